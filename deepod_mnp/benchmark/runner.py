@@ -1,0 +1,360 @@
+"""Run (data set, model, seed) jobs under the protocol, resumably and optionally in parallel.
+
+Each job fits ``make_detector(model, random_state=seed)`` on the train split
+with its weak labels and scores the test split. Its result is written to
+``OUT/jobs/<dataset>__<model>__<seed>.json`` as soon as it finishes, and a job
+whose file exists is skipped: an interrupted run resumes where it stopped, more
+seeds or models can be added later, and rerunning a command rebuilds the same
+table. A detector that raises is recorded with ``status='failed'`` and its
+error; the run goes on.
+
+Parallelism and timings
+-----------------------
+``n_jobs > 1`` runs jobs in joblib worker processes (the ``loky`` backend). Each
+job limits torch (``torch.set_num_threads``) and BLAS/OpenMP (``threadpoolctl``)
+to ``threads`` threads: the ``threads`` setting, else ``$OMP_NUM_THREADS`` when
+set, else ``max(1, cores // n_jobs)``, so that workers do not oversubscribe the
+CPU. Fit and score times therefore depend on ``n_jobs`` and on what runs beside
+each job: compare timings only within one run (same ``n_jobs``, threads and
+machine), as ``BENCHMARK.md`` asks.
+
+Clusters
+--------
+``backend='ray'`` sends the jobs to a Ray cluster through Ray's joblib backend
+(``ray.util.joblib.register_ray()`` and ``joblib.parallel_backend('ray')``).
+Start or join the cluster first (``ray start --head`` / ``ray.init(address=...)``,
+or set ``RAY_ADDRESS``); install Ray with ``pip install 'deepod-mnp[ray]'``.
+Results are still written by the calling process, so ``OUT`` need not be shared.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from deepod_mnp.benchmark.protocol import Split, evaluate, make_split, subsample_train
+from deepod_mnp.benchmark.report import results_frame
+from deepod_mnp.data import Dataset
+from deepod_mnp.registry import DETECTORS, make_detector
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("loky", "ray")
+RAY_HINT = "backend='ray' needs Ray: pip install 'deepod-mnp[ray]' (or pip install 'ray[default]')."
+_VERSIONED = ("deepod-mnp", "deepod", "torch", "pyod", "scikit-learn", "numpy", "pandas")
+
+
+@dataclass
+class BenchmarkConfig:
+    """What to run and how.
+
+    Attributes
+    ----------
+    models : sequence of str
+        Registry names (:data:`deepod_mnp.registry.DETECTORS`, case-insensitive).
+    runs : int
+        Model seeds ``first_seed .. first_seed + runs - 1``; the split is fixed.
+    labeled_ratio : float
+        Share of the train anomalies that is labeled (protocol step 4).
+    first_seed : int
+        First model seed (the protocol's is 42).
+    device : str
+        ``'auto'``, ``'cpu'`` or ``'cuda[:i]'``, for detectors that take one.
+    model_params : dict
+        Per-model parameter overrides, e.g. ``{'MNP': {'epochs': 5}}``.
+    max_train : int, optional
+        Subsample the train split to this many rows (quick runs only; off by default).
+    n_jobs : int
+        Jobs run at once (1: in this process).
+    backend : {'loky', 'ray'}
+        joblib backend for ``n_jobs > 1``.
+    threads : int, optional
+        torch / BLAS threads per job; default ``$OMP_NUM_THREADS`` when set,
+        else ``max(1, cores // n_jobs)``.
+    retry_failed : bool
+        Run again the jobs recorded as failed instead of skipping them.
+    """
+
+    models: Sequence[str] = ("MNP", "DevNet", "RoSAS")
+    runs: int = 5
+    labeled_ratio: float = 0.01
+    first_seed: int = 42
+    device: str = "auto"
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    max_train: int | None = None
+    n_jobs: int = 1
+    backend: str = "loky"
+    threads: int | None = None
+    retry_failed: bool = False
+
+    def __post_init__(self) -> None:
+        self.models = list(dict.fromkeys(canonical_model(m) for m in self.models))
+        if not self.models:
+            raise ValueError(f"No model to run; name at least one of {sorted(DETECTORS)}.")
+        self.model_params = {canonical_model(m): dict(p) for m, p in self.model_params.items()}
+        if self.runs < 1 or self.n_jobs < 1:
+            raise ValueError(f"runs and n_jobs must be >= 1; got runs={self.runs}, n_jobs={self.n_jobs}.")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r}; choose from {BACKENDS}.")
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise ImportError(RAY_HINT)
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.runs))
+
+    @property
+    def threads_per_job(self) -> int:
+        """``threads``, else ``$OMP_NUM_THREADS`` when set, else ``max(1, cores // n_jobs)``."""
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        default = int(env) if env.isdigit() and int(env) > 0 else max(1, joblib.cpu_count() // self.n_jobs)
+        return self.threads or default
+
+    def settings(self, model: str) -> dict[str, Any]:
+        """What a stored job must share with this config to be reused (as stored in JSON)."""
+        return json.loads(json.dumps({"labeled_ratio": self.labeled_ratio, "max_train": self.max_train,
+                                      "params": self.model_params.get(model, {})}, default=_json_default))
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: str
+    model: str
+    seed: int
+
+
+def canonical_model(name: str) -> str:
+    """The registry spelling of a model name, or a ValueError listing the valid ones."""
+    lookup = {k.lower(): k for k in DETECTORS}
+    if name.lower() not in lookup:
+        raise ValueError(f"Unknown model {name!r}; choose from {sorted(DETECTORS)}.")
+    return lookup[name.lower()]
+
+
+def job_path(out_dir: str | os.PathLike, job: Job) -> Path:
+    """``OUT/jobs/<dataset>__<model>__<seed>.json`` (unsafe characters replaced by '-')."""
+    safe = [re.sub(r"[^A-Za-z0-9_.+-]+", "-", str(part)) for part in (job.dataset, job.model, job.seed)]
+    return Path(out_dir) / "jobs" / ("__".join(safe) + ".json")
+
+
+def read_job(path: str | os.PathLike) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, default=_json_default), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """The machine and library versions a job ran with (protocol step 7)."""
+    import torch
+
+    versions = {}
+    for dist in _VERSIONED:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[dist] = metadata.version(dist)
+    env = {"host": platform.node(), "platform": platform.platform(),
+           "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+           "python": sys.version.split()[0], "versions": versions}
+    uses_cuda = device != "cpu" and torch.cuda.is_available()
+    env["gpu"] = torch.cuda.get_device_name(0) if uses_cuda else None
+    return env
+
+
+@contextlib.contextmanager
+def limited_threads(n: int) -> Iterator[None]:
+    """Limit torch intra-op threads and BLAS/OpenMP pools to ``n`` inside the block."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return {"status": "failed", "error": str(exc)[:2000] or repr(exc), "error_type": type(exc).__name__,
+            "traceback": "".join(tb)[-4000:]}
+
+
+def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
+            params: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
+    """Fit one detector on the train split and score the test split; never raises.
+
+    Weakly supervised detectors get the weak labels; unsupervised ones
+    (``supervision='unsupervised'`` in the registry) get ``y=None``.
+
+    Parameters
+    ----------
+    job : Job
+        Data set name, model name and model seed.
+    data : dict
+        ``X_train``, ``y_train_semi``, ``X_test`` and ``y_test`` of a :class:`Split`.
+    device : str
+        Passed to :func:`deepod_mnp.registry.make_detector`.
+    params : dict, optional
+        Parameter overrides of the detector.
+    threads : int
+        torch / BLAS threads for this job.
+
+    Returns
+    -------
+    dict
+        The job record: metrics (``auc_pr``, ``ap``, ``auc_roc``), ``fit_time``
+        and ``score_time`` in seconds, sizes, ``status`` and, on failure,
+        ``error``, ``error_type`` and ``traceback``.
+    """
+    record: dict[str, Any] = {
+        **asdict(job), "status": "ok", "auc_pr": None, "ap": None, "auc_roc": None,
+        "fit_time": None, "score_time": None, "n_train": int(len(data["X_train"])),
+        "n_labeled": int(np.sum(data["y_train_semi"])), "n_test": int(len(data["X_test"])),
+        "n_features": int(data["X_train"].shape[1]), "device": device, "threads": threads,
+        "params": params or {}, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(device), "warnings": [], "error": None, "error_type": None}
+    with limited_threads(threads), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            detector = make_detector(job.model, random_state=job.seed, device=device, **(params or {}))
+            weak = DETECTORS[job.model].supervision == "weak"
+            start = time.perf_counter()
+            detector.fit(data["X_train"], data["y_train_semi"] if weak else None)
+            record["fit_time"] = time.perf_counter() - start
+            start = time.perf_counter()
+            scores = detector.decision_function(data["X_test"])
+            record["score_time"] = time.perf_counter() - start
+            record.update(evaluate(data["y_test"], scores))
+        except Exception as exc:  # noqa: BLE001 - a crashing detector is a result, not the end of the run
+            record.update(_failure(exc))
+    record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:10]
+    return record
+
+
+def job_data(split: Split) -> dict[str, np.ndarray]:
+    """The arrays of a split that a job needs (never the validation data)."""
+    return {"X_train": split.X_train, "y_train_semi": split.y_train_semi,
+            "X_test": split.X_test, "y_test": split.y_test}
+
+
+def _is_done(path: Path, config: BenchmarkConfig, job: Job) -> bool:
+    if not path.exists():
+        return False
+    record = read_job(path)
+    stored = {key: record.get(key) for key in ("labeled_ratio", "max_train", "params")}
+    if stored != config.settings(job.model):
+        raise ValueError(f"{path} was run with {stored}, not {config.settings(job.model)}; "
+                         "use another output directory for other settings.")
+    return not (config.retry_failed and record.get("status") != "ok")
+
+
+@contextlib.contextmanager
+def _parallel_backend(backend: str) -> Iterator[dict[str, Any]]:
+    """Yield the ``Parallel`` keyword arguments for ``backend`` (entering Ray's backend if asked)."""
+    if backend != "ray":
+        yield {"backend": backend}
+        return
+    try:
+        from ray.util.joblib import register_ray
+    except ImportError as exc:
+        raise ImportError(RAY_HINT) from exc
+    register_ray()
+    with joblib.parallel_backend("ray"):
+        yield {}
+
+
+def _execute(calls: list[tuple[Job, dict[str, np.ndarray], dict[str, Any]]],
+             config: BenchmarkConfig) -> Iterator[dict[str, Any]]:
+    """Run the calls in this process (``n_jobs=1``) or through joblib, yielding records as they end."""
+    if config.n_jobs == 1 or len(calls) <= 1:
+        for job, data, kwargs in calls:
+            yield run_job(job, data, **kwargs)
+        return
+    with _parallel_backend(config.backend) as backend_kwargs:
+        parallel = joblib.Parallel(n_jobs=config.n_jobs, return_as="generator_unordered", **backend_kwargs)
+        yield from parallel(joblib.delayed(run_job)(job, data, **kwargs) for job, data, kwargs in calls)
+
+
+def _dataset_split(dataset: Dataset, config: BenchmarkConfig) -> Split:
+    split = make_split(dataset.X, dataset.y, labeled_ratio=config.labeled_ratio)
+    return subsample_train(split, config.max_train)
+
+
+def _store(record: dict[str, Any], config: BenchmarkConfig, out_dir: str | os.PathLike) -> None:
+    record.update(labeled_ratio=config.labeled_ratio, max_train=config.max_train, n_jobs=config.n_jobs,
+                  backend=config.backend if config.n_jobs > 1 else "serial")
+    _write_json(job_path(out_dir, Job(record["dataset"], record["model"], record["seed"])), record)
+    result = f"AUC-PR {record['auc_pr']:.3f}" if record["status"] == "ok" else record["status"]
+    logger.info("%s %s seed %s: %s", record["dataset"], record["model"], record["seed"], result)
+
+
+def run_benchmark(datasets: Sequence[Dataset], config: BenchmarkConfig, out_dir: str | os.PathLike,
+                  *, progress: bool = True) -> pd.DataFrame:
+    """Run every missing (data set, model, seed) job and return the results of all requested jobs.
+
+    Parameters
+    ----------
+    datasets : sequence of Dataset
+        Data sets (their ``name`` identifies them in ``OUT/jobs``).
+    config : BenchmarkConfig
+        Models, seeds and run settings.
+    out_dir : path-like
+        Output directory; job records go to ``out_dir/jobs``.
+    progress : bool, default=True
+        Show a tqdm progress bar over the jobs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per requested job (see :func:`deepod_mnp.benchmark.report.results_frame`).
+    """
+    names = [d.name for d in datasets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Data set names must be unique; got {names}.")
+    jobs = {d.name: [Job(d.name, m, s) for m in config.models for s in config.seeds] for d in datasets}
+    pending = {name: [j for j in js if not _is_done(job_path(out_dir, j), config, j)]
+               for name, js in jobs.items()}
+    n_pending = sum(map(len, pending.values()))
+    logger.info("%d job(s) to run, %d already done.", n_pending, sum(map(len, jobs.values())) - n_pending)
+    with tqdm(total=n_pending, desc="jobs", unit="job", disable=not progress) as bar:
+        for dataset in datasets:
+            if not pending[dataset.name]:
+                continue
+            data = job_data(_dataset_split(dataset, config))
+            calls = [(job, data, {"device": config.device, "params": config.model_params.get(job.model, {}),
+                                  "threads": config.threads_per_job}) for job in pending[dataset.name]]
+            for record in _execute(calls, config):
+                _store(record, config, out_dir)
+                bar.update()
+    records = [read_job(job_path(out_dir, j)) for js in jobs.values() for j in js]
+    return results_frame(records)

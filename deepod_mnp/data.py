@@ -1,0 +1,275 @@
+"""Load benchmark data as ``X`` (float64) and ``y`` (0 normal, 1 anomaly).
+
+Three kinds of input are understood by :func:`load_dataset`:
+
+* a path to an ADBench ``.npz`` file with arrays ``X`` and ``y``;
+* a CSV spec ``path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V1;V2][,onehot=C;D]``:
+  ``label`` names the label column, ``drop`` lists columns to leave out,
+  ``anomaly`` the label values counted as anomalies (without it the label must
+  be 0/1) and ``onehot`` numeric columns to one-hot encode too (``*``: all);
+* a shortcut name of :data:`SHORTCUTS` (e.g. ``backdoor``, ``vehicle_insurance``,
+  ``pendigits``), resolved against the data root: the ``data_root`` argument,
+  else the environment variable ``DEEPOD_MNP_DATA``, else ``../shared/data``
+  relative to the working directory.
+
+Text (object, string or category) columns of a CSV are one-hot encoded with
+:func:`pandas.get_dummies`; a missing value (and ``?``) is a category of its own.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DATA_ENV = "DEEPOD_MNP_DATA"
+MISSING = "<missing>"
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A named data set under the data root, with the shape the data README gives for it.
+
+    ``n_features=0`` means the README gives no feature count to check.
+    """
+
+    spec: str
+    n_rows: int
+    n_features: int
+
+
+SHORTCUTS: dict[str, Shortcut] = {
+    "backdoor": Shortcut("raw/UNSW_NB15_traintest_backdoor.csv.gz:label=class", 95_329, 196),
+    "vehicle_insurance": Shortcut("raw/fraud_oracle.csv:label=FraudFound_P,drop=PolicyNumber", 15_420, 147),
+    "census": Shortcut("raw/census-income-full-nominal.csv.gz:label=class,anomaly=50000+.,onehot=*",
+                       299_285, 0),
+    "bank": Shortcut("adbench/5_campaign.npz", 41_188, 62),
+    "gamma": Shortcut("adbench/22_magic.gamma.npz", 19_020, 10),
+    "pendigits": Shortcut("adbench/28_pendigits.npz", 6_870, 16),
+    "thyroid": Shortcut("adbench/38_thyroid.npz", 3_772, 6),
+    "annthyroid": Shortcut("adbench/2_annthyroid.npz", 7_200, 6),
+    "cardio": Shortcut("adbench/6_cardio.npz", 1_831, 21),
+    "pima": Shortcut("adbench/29_Pima.npz", 768, 8),
+}
+
+_CSV_SPEC = re.compile(r"^(?P<path>.+?\.csv(?:\.gz)?)(?::(?P<options>.*))?$", re.IGNORECASE)
+
+
+@dataclass
+class Dataset:
+    """A loaded data set.
+
+    Attributes
+    ----------
+    name : str
+        Short name used in result tables.
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), int64, 1 = anomaly
+    info : dict
+        Where the data came from and, for CSVs, what was done to each column.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The directory that shortcut and relative data paths are resolved against."""
+    return Path(root or os.environ.get(DATA_ENV) or Path.cwd() / ".." / "shared" / "data")
+
+
+def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read an ADBench ``.npz`` file: ``X`` as float64 and ``y`` as int64 0/1."""
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"X", "y"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path} lacks array(s) {sorted(missing)}; it holds {data.files}.")
+        X = np.asarray(data["X"], dtype=np.float64)
+        y = _binary_labels(pd.Series(np.asarray(data["y"]).ravel()), None, "y")
+    return X, y
+
+
+def _binary_labels(labels: pd.Series, anomaly_values: Iterable[Any] | None, name: str) -> np.ndarray:
+    """Map a label column to 0/1; ``anomaly_values`` are the values counted as anomalies."""
+    if anomaly_values is None:
+        values = set(pd.unique(labels.dropna()).tolist())
+        if labels.isna().any() or not values <= {0, 1}:
+            found = sorted(map(str, values))[:10] + (["<missing>"] if labels.isna().any() else [])
+            raise ValueError(f"Label column {name!r} is not 0/1 (found {found}); say which values are "
+                             "anomalies with anomaly_values (CSV spec: ',anomaly=VALUE').")
+        return labels.to_numpy().astype(np.int64)
+    wanted = {str(v).strip() for v in anomaly_values}
+    as_text = labels.astype(str).str.strip()
+    is_anomaly = as_text.isin(wanted)
+    if pd.api.types.is_numeric_dtype(labels):
+        numbers = pd.to_numeric(pd.Series(sorted(wanted)), errors="coerce").dropna()
+        is_anomaly |= labels.isin(numbers.tolist())
+    if not is_anomaly.any():
+        raise ValueError(f"No row of label column {name!r} has an anomaly value {sorted(wanted)}; "
+                         f"its values include {sorted(as_text.unique().tolist())[:10]}.")
+    return is_anomaly.to_numpy().astype(np.int64)
+
+
+def _is_text(column: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
+
+
+def load_csv(path: str | os.PathLike, label: str, *, anomaly_values: Iterable[Any] | None = None,
+             drop: Iterable[str] = (), one_hot: Iterable[str] = (),
+             encoding: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read a CSV (optionally gzipped) into features and 0/1 labels.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv`` or ``.csv.gz`` file with a header row.
+    label : str
+        Name of the label column.
+    anomaly_values : iterable, optional
+        Label values counted as anomalies (compared as stripped text, and as
+        numbers for a numeric column). By default the label must already be 0/1.
+    drop : iterable of str
+        Columns to leave out of ``X`` (e.g. a row id).
+    one_hot : iterable of str
+        Numeric columns to one-hot encode as well (e.g. nominal codes); ``'*'``
+        among them means every feature column. Text columns always are.
+    encoding : str, optional
+        File encoding; by default ``'utf-8-sig'``, which reads plain UTF-8 and
+        strips a byte-order mark.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+        Numeric columns as they are, then the one-hot columns of the text ones.
+    y : ndarray of shape (n_samples,), int64
+    info : dict
+        ``label``, ``dropped``, ``numeric`` (kept numeric columns), ``one_hot``
+        (text column -> number of categories), ``n_features`` and
+        ``feature_names``.
+
+    Raises
+    ------
+    ValueError
+        If the label or a ``drop`` column is missing (the message lists the
+        columns), if the label cannot be mapped to 0/1, or if a numeric column
+        has missing values.
+    """
+    df = pd.read_csv(path, encoding=encoding or "utf-8-sig", low_memory=False)
+    drop, one_hot = list(drop), list(one_hot)
+    absent = [c for c in [label, *drop, *one_hot] if c not in df.columns and c != "*"]
+    if absent:
+        raise ValueError(f"{path}: column(s) {absent} not found; the columns are {list(df.columns)}.")
+    y = _binary_labels(df[label], anomaly_values, label)
+    features = df.drop(columns=[label, *drop])
+    text = [c for c in features.columns if "*" in one_hot or c in one_hot or _is_text(features[c])]
+    numeric = [c for c in features.columns if c not in text]
+    with_nan = [c for c in numeric if features[c].isna().any()]
+    if with_nan:
+        raise ValueError(f"{path}: numeric column(s) {with_nan} have missing values; drop them "
+                         "(',drop=...') or impute them before loading.")
+    encoded = pd.get_dummies(features[text].astype(str).where(features[text].notna(), MISSING),
+                             prefix_sep="=", dtype=np.float64) if text else pd.DataFrame(index=df.index)
+    X_df = pd.concat([features[numeric].astype(np.float64), encoded], axis=1)
+    info = {"source": str(path), "label": label,
+            "anomaly_values": None if anomaly_values is None else [str(v) for v in anomaly_values],
+            "dropped": drop, "numeric": numeric,
+            "one_hot": {c: int(features[c].nunique(dropna=False)) for c in text},
+            "n_rows": len(df), "n_features": X_df.shape[1], "feature_names": list(X_df.columns)}
+    logger.info("%s: %s", path, describe(info))
+    return X_df.to_numpy(dtype=np.float64), y, info
+
+
+def describe(info: dict) -> str:
+    """One line saying how a data set was read: label, dropped and one-hot encoded columns."""
+    if "label" not in info:
+        return f"{info.get('source', '?')}: X and y as stored, {info.get('n_features', '?')} features"
+    one_hot = info["one_hot"]
+    text = (f"one-hot encoded {len(one_hot)} column(s) "
+            f"({', '.join(f'{c}:{n}' for c, n in one_hot.items())})" if one_hot else "no text columns")
+    anomaly = f" (anomaly = {', '.join(info['anomaly_values'])})" if info["anomaly_values"] else " (0/1)"
+    dropped = f"dropped {info['dropped']}; " if info["dropped"] else ""
+    return (f"label {info['label']!r}{anomaly}; {dropped}kept {len(info['numeric'])} numeric column(s); "
+            f"{text}; {info['n_features']} features")
+
+
+def parse_csv_spec(spec: str) -> dict[str, Any]:
+    """Split ``path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]`` into :func:`load_csv` arguments."""
+    match = _CSV_SPEC.match(spec)
+    if not match:
+        raise ValueError(f"{spec!r} is not a CSV spec 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V]'.")
+    args: dict[str, Any] = {"path": match["path"]}
+    keys = {"label": "label", "drop": "drop", "anomaly": "anomaly_values", "onehot": "one_hot",
+            "encoding": "encoding"}
+    lists = ("drop", "anomaly_values", "one_hot")
+    for option in filter(None, (match["options"] or "").split(",")):
+        key, sep, value = option.partition("=")
+        if not sep or key.strip() not in keys:
+            raise ValueError(f"Bad option {option!r} in {spec!r}; "
+                             "use label=, drop=, anomaly=, onehot= or encoding=.")
+        key = keys[key.strip()]
+        args[key] = value.split(";") if key in lists else value
+    if "label" not in args:
+        raise ValueError(f"{spec!r} names no label column; add ':label=COLUMN'.")
+    return args
+
+
+def _resolve(path: str, root: Path) -> Path:
+    candidates = [Path(path).expanduser(), root / path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"No data file {path!r}: looked for {[str(c) for c in candidates]}. Set the "
+                            f"data root with ${DATA_ENV} or pass it explicitly.")
+
+
+def _dataset_name(path: Path) -> str:
+    return re.sub(r"\.(npz|csv(\.gz)?)$", "", path.name, flags=re.IGNORECASE)
+
+
+def load_dataset(spec: str, root: str | os.PathLike | None = None) -> Dataset:
+    """Load a data set from an ``.npz`` path, a CSV spec or a shortcut name.
+
+    Parameters
+    ----------
+    spec : str
+        See the module docstring. Relative paths are tried against the working
+        directory first, then against the data root.
+    root : path-like, optional
+        Data root; see :func:`data_root`.
+
+    Returns
+    -------
+    Dataset
+        Named after the shortcut or the file name without extension.
+    """
+    root_dir = data_root(root)
+    shortcut = SHORTCUTS.get(spec.lower())
+    name = spec.lower() if shortcut else None
+    if shortcut:
+        spec = shortcut.spec
+    if _CSV_SPEC.match(spec):
+        args = parse_csv_spec(spec)
+        path = _resolve(args.pop("path"), root_dir)
+        X, y, info = load_csv(path, **args)
+    elif spec.lower().endswith(".npz"):
+        path = _resolve(spec, root_dir)
+        X, y = load_npz(path)
+        info = {"source": str(path), "n_rows": len(X), "n_features": X.shape[1]}
+    else:
+        raise ValueError(f"{spec!r} is neither a .npz path, a CSV spec 'path.csv[.gz]:label=COL' "
+                         f"nor a shortcut of {sorted(SHORTCUTS)}.")
+    expected = (shortcut.n_rows, shortcut.n_features or X.shape[1]) if shortcut else X.shape
+    if X.shape != expected:
+        logger.warning("%s has shape %s; the data README gives %s.", name, X.shape,
+                       expected)
+    return Dataset(name or _dataset_name(path), X, y, info)

@@ -1,0 +1,147 @@
+"""Losses of MNP, one function per equation of the paper.
+
+Naming: ``_u`` is a tensor over the unlabeled samples of a mini-batch, ``_a``
+over its labeled anomalies. Every function returns a scalar (or per-sample)
+tensor on the device of its inputs.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+RECON_LOSSES = ("smooth_l1", "mse")
+
+
+def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "smooth_l1") -> torch.Tensor:
+    """Per-sample reconstruction error ``e_i = l(x_i, x_hat_i)``, the mean over features."""
+    if kind == "smooth_l1":
+        err = F.smooth_l1_loss(x_hat, x, reduction="none")
+    elif kind == "mse":
+        err = F.mse_loss(x_hat, x, reduction="none")
+    else:
+        raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}.")
+    return err.mean(dim=1)
+
+
+def student_t_similarity(z: torch.Tensor, prototypes: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Similarity ``s_ij`` of each code to each prototype, both L2-normalised, shape (n, k)."""
+    z = F.normalize(z, dim=1)
+    u = F.normalize(prototypes, dim=1)
+    dist2 = torch.cdist(z, u).pow(2)
+    return (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)  # Eq. 6
+
+
+def normality_weights(s: torch.Tensor, beta: float = 1.0, normalize: bool = True) -> torch.Tensor:
+    """Weights ``w_i`` of unlabeled samples, the likelihood of being normal.
+
+    With ``normalize`` (the authors' code) the weights of a batch are rescaled to
+    mean 1, so they reweight samples without changing the loss's scale.
+    """
+    w = torch.sigmoid(beta * s.max(dim=1).values)  # Eq. 7
+    return w / w.mean() if normalize else w
+
+
+def recon_loss(e_u: torch.Tensor, e_a: torch.Tensor | None, w: torch.Tensor, margin: float = 0.02) -> torch.Tensor:
+    """``L_recon``: weighted error of unlabeled samples plus the anomalies' margin hinge."""
+    loss_u = (w * e_u).mean()  # Eq. 3
+    if e_a is None or e_a.numel() == 0:
+        return loss_u
+    loss_a = F.relu(margin - (e_a - loss_u)).mean()  # Eq. 4
+    return loss_u + loss_a  # Eq. 5
+
+
+def dec_target(q: torch.Tensor) -> torch.Tensor:
+    """DEC's sharpened target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``."""
+    weight = q.pow(2) / q.sum(dim=0, keepdim=True)
+    return weight / weight.sum(dim=1, keepdim=True)
+
+
+def kl_clustering_loss(s_u: torch.Tensor) -> torch.Tensor:
+    """``L_kl(P || Q)`` of deep embedding clustering over the unlabeled samples.
+
+    ``q`` is the similarity normalised over prototypes; the target ``p`` is held
+    fixed (detached), as in DEC. The sum over samples is taken as a batch mean
+    (DEC's ``batchmean``), so the loss's scale does not grow with ``b_u``.
+    """
+    q = s_u / s_u.sum(dim=1, keepdim=True)
+    p = dec_target(q).detach()
+    return (p * (p.log() - q.log())).sum(dim=1).mean()  # Eq. 8
+
+
+def contrastive_loss(s_max_u: torch.Tensor, w: torch.Tensor, s_max_a: torch.Tensor | None) -> torch.Tensor:
+    """``L_con``: unlabeled samples close to a prototype, labeled anomalies far from all."""
+    gap = (w * s_max_u).mean()
+    if s_max_a is not None and s_max_a.numel() > 0:
+        gap = gap - s_max_a.mean()
+    return -F.logsigmoid(gap)  # Eq. 9
+
+
+def prototype_loss(s_u: torch.Tensor, w: torch.Tensor, s_a: torch.Tensor | None) -> torch.Tensor:
+    """``L_np = L_con + L_kl``."""
+    s_max_a = None if s_a is None else s_a.max(dim=1).values
+    return contrastive_loss(s_u.max(dim=1).values, w, s_max_a) + kl_clustering_loss(s_u)  # Eq. 10
+
+
+def score_loss(score_u: torch.Tensor, w: torch.Tensor, score_a: torch.Tensor | None,
+               kind: str = "smooth_l1") -> torch.Tensor:
+    """``L_score``: weighted loss of unlabeled scores towards 0, anomalies' towards 1."""
+    if kind not in RECON_LOSSES:
+        raise ValueError(f"score_loss must be one of {RECON_LOSSES}, got {kind!r}.")
+    fn = F.smooth_l1_loss if kind == "smooth_l1" else F.mse_loss
+    loss = (w * fn(score_u, torch.zeros_like(score_u), reduction="none")).mean()
+    if score_a is not None and score_a.numel() > 0:
+        loss = loss + fn(score_a, torch.ones_like(score_a))
+    return loss  # Eq. 12
+
+
+class MNPLoss(torch.nn.Module):
+    """The three losses of one mixed mini-batch: ``L_recon``, ``L_np`` and ``L_score``.
+
+    Parameters
+    ----------
+    margin : float
+        m1 of Eq. 4.
+    beta : float
+        Scale of the similarity inside the weights (Eq. 7).
+    score_loss : {'smooth_l1', 'mse'}
+        ``l`` of Eq. 12.
+    normalize_weights : bool
+        Rescale ``w_i`` to mean 1 within a batch.
+    use_weights, use_recon_loss, use_prototype_loss : bool
+        Ablation switches; a disabled loss is returned as 0 and ``use_weights=False``
+        sets every ``w_i`` to 1.
+    """
+
+    n_losses = 3
+    names = ("recon", "prototype", "score")
+
+    def __init__(self, margin: float = 0.02, beta: float = 1.0, score_loss: str = "smooth_l1",
+                 normalize_weights: bool = True, use_weights: bool = True,
+                 use_recon_loss: bool = True, use_prototype_loss: bool = True) -> None:
+        super().__init__()
+        self.margin = margin
+        self.beta = beta
+        self.score_loss = score_loss
+        self.normalize_weights = normalize_weights
+        self.use_weights = use_weights
+        self.use_recon_loss = use_recon_loss
+        self.use_prototype_loss = use_prototype_loss
+
+    def forward(self, out_u, out_a=None) -> torch.Tensor:
+        """Stack ``(L_recon, L_np, L_score)`` for unlabeled outputs ``out_u`` and anomalies' ``out_a``.
+
+        Both are :class:`deepod_mnp.networks.MNPOutput`; ``out_a`` may be None
+        when no anomaly is labeled.
+        """
+        if self.use_weights:
+            w = normality_weights(out_u.similarity, self.beta, self.normalize_weights)
+        else:
+            w = torch.ones_like(out_u.score)
+        has_a = out_a is not None and out_a.score.numel() > 0
+        zero = out_u.score.new_zeros(())
+        l_rec = recon_loss(out_u.recon_error, out_a.recon_error if has_a else None, w, self.margin) \
+            if self.use_recon_loss else zero
+        l_np = prototype_loss(out_u.similarity, w, out_a.similarity if has_a else None) \
+            if self.use_prototype_loss else zero
+        l_score = score_loss(out_u.score, w, out_a.score if has_a else None, self.score_loss)
+        return torch.stack([l_rec, l_np, l_score])

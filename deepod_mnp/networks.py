@@ -1,0 +1,97 @@
+"""Networks of MNP: the autoencoder (Eq. 1-2), the prototypes and the scoring MLP (Eq. 11)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from deepod_mnp import losses
+
+
+def hidden_width(n_features: int, rep_dim: int) -> int:
+    """Width of the autoencoder's hidden layer: halfway from ``n_features`` to ``rep_dim``.
+
+    This is the authors' choice (``D - (D - H) // 2``), so the network grows
+    with the input instead of being a fixed size.
+    """
+    return max(1, n_features - (n_features - rep_dim) // 2)
+
+
+def _block(n_in: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.LeakyReLU())
+
+
+class AutoEncoder(nn.Module):
+    """Symmetric MLP autoencoder built from ``Linear + LeakyReLU`` blocks.
+
+    ``encoder[i]`` and ``decoder[-1 - i]`` form the i-th denoising autoencoder of
+    the layer-wise pretraining (see :mod:`deepod_mnp.prototypes`).
+    """
+
+    def __init__(self, n_features: int, dims: list[int]) -> None:
+        super().__init__()
+        widths = [n_features, *dims]
+        self.encoder = nn.Sequential(*[_block(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        rev = widths[::-1]
+        self.decoder = nn.Sequential(*[_block(a, b) for a, b in zip(rev[:-1], rev[1:])])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encoder(x)  # Eq. 1
+        return z, self.decoder(z)  # Eq. 2
+
+
+class MNPOutput(NamedTuple):
+    """Everything one forward pass of :class:`MNPNet` computes, per sample."""
+
+    z: torch.Tensor  # latent code, (n, H)
+    recon_error: torch.Tensor  # e_i = l(x_i, x_hat_i), (n,)
+    similarity: torch.Tensor  # s_ij, (n, k)
+    score: torch.Tensor  # anomaly score in (0, 1), (n,)
+
+
+class MNPNet(nn.Module):
+    """Autoencoder + k normal prototypes + unified scoring MLP.
+
+    Parameters
+    ----------
+    n_features : int
+        Input dimension D.
+    rep_dim : int
+        Latent dimension H.
+    n_prototypes : int
+        Number k of normal prototypes.
+    alpha : float
+        Degrees of freedom of the Student-t similarity (Eq. 6).
+    recon_loss : {'smooth_l1', 'mse'}
+        Per-feature error ``l`` averaged into ``e_i``.
+    recon_in_score : bool
+        Feed ``e_i`` to the scoring MLP (False is the paper's "w/o Decoder" ablation).
+    score_hidden : int
+        Width of the scoring MLP's hidden layer.
+    """
+
+    def __init__(self, n_features: int, rep_dim: int = 8, n_prototypes: int = 1,
+                 alpha: float = 1.0, recon_loss: str = "smooth_l1",
+                 recon_in_score: bool = True, score_hidden: int = 16) -> None:
+        super().__init__()
+        self.ae = AutoEncoder(n_features, [hidden_width(n_features, rep_dim), rep_dim])
+        self.prototypes = nn.Parameter(torch.zeros(n_prototypes, rep_dim))
+        self.alpha = alpha
+        self.recon_loss = recon_loss
+        self.recon_in_score = recon_in_score
+        # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid
+        self.scorer = nn.Sequential(
+            nn.Linear(rep_dim + 2, score_hidden), nn.LeakyReLU(),
+            nn.Linear(score_hidden, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> MNPOutput:
+        z, x_hat = self.ae(x)
+        e = losses.reconstruction_error(x, x_hat, self.recon_loss)
+        s = losses.student_t_similarity(z, self.prototypes, self.alpha)
+        s_max = s.max(dim=1).values
+        e_in = e if self.recon_in_score else torch.zeros_like(e)
+        z_unit = nn.functional.normalize(z, dim=1)
+        score = self.scorer(torch.cat([e_in[:, None], z_unit, s_max[:, None]], dim=1)).squeeze(1)
+        return MNPOutput(z, e, s, score)

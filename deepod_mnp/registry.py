@@ -1,0 +1,105 @@
+"""Detectors that deepod-mnp runs side by side, by name, and MNP's registration in DeepOD."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """How to build one detector with its library defaults.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``--models`` of the CLI).
+    module, attr : str
+        Where the class lives.
+    supervision : {'weak', 'unsupervised'}
+        Whether ``fit`` uses the labeled anomalies.
+    has_device : bool
+        Whether the class takes DeepOD's ``device`` and ``verbose`` parameters.
+    defaults : dict
+        Parameters that differ from the class's own defaults (none for peers).
+    """
+
+    name: str
+    module: str
+    attr: str
+    supervision: str = "weak"
+    has_device: bool = True
+    defaults: dict = field(default_factory=dict)
+
+    def load(self) -> type:
+        return getattr(importlib.import_module(self.module), self.attr)
+
+
+_TAB = "deepod.models.tabular"
+DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
+    DetectorSpec("MNP", "deepod_mnp.detector", "MNP"),
+    DetectorSpec("DevNetAnoOnly", "deepod_mnp.anoonly", "DevNetAnoOnly"),
+    DetectorSpec("DeepSADAnoOnly", "deepod_mnp.anoonly", "DeepSADAnoOnly"),
+    DetectorSpec("DevNet", _TAB, "DevNet"),
+    DetectorSpec("RoSAS", _TAB, "RoSAS"),
+    DetectorSpec("PReNet", _TAB, "PReNet"),
+    DetectorSpec("DeepSAD", _TAB, "DeepSAD"),
+    DetectorSpec("FeaWAD", _TAB, "FeaWAD"),
+    DetectorSpec("DeepIsolationForest", _TAB, "DeepIsolationForest", "unsupervised"),
+    DetectorSpec("DeepSVDD", _TAB, "DeepSVDD", "unsupervised"),
+    DetectorSpec("IForest", "pyod.models.iforest", "IForest", "unsupervised", has_device=False),
+]}
+
+
+def make_detector(name: str, *, random_state: int = 42, device: str = "auto", **params: Any) -> Any:
+    """Build a registered detector with its library defaults.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`DETECTORS` (case-insensitive).
+    random_state : int
+        Seed passed to the detector.
+    device : str
+        ``'auto'`` picks CUDA when available; DeepOD's own default is ``'cuda'``,
+        which fails on a CPU-only machine.
+    **params
+        Overrides of the detector's parameters.
+
+    Returns
+    -------
+    detector
+        An unfitted detector with ``fit(X, y)`` and ``decision_function(X)``.
+    """
+    lookup = {k.lower(): k for k in DETECTORS}
+    if name.lower() not in lookup:
+        raise ValueError(f"Unknown detector {name!r}; choose from {sorted(DETECTORS)}.")
+    spec = DETECTORS[lookup[name.lower()]]
+    kwargs: dict[str, Any] = {**spec.defaults, "random_state": random_state}
+    if spec.has_device:
+        if device == "auto" and spec.module != "deepod_mnp.detector":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        kwargs.update(device=device, verbose=0)
+    kwargs.update(params)
+    return spec.load()(**kwargs)
+
+
+def register_with_deepod(classes: dict[str, Callable] | None = None) -> None:
+    """Expose MNP and the AnoOnly detectors in ``deepod.models.tabular`` and ``deepod.models`` (idempotent).
+
+    DeepOD's testbed scripts find detectors with
+    ``getattr(importlib.import_module('deepod.models.tabular'), name)``.
+    """
+    from deepod_mnp.anoonly import DeepSADAnoOnly, DevNetAnoOnly
+    from deepod_mnp.detector import MNP
+
+    classes = classes or {"MNP": MNP, "DevNetAnoOnly": DevNetAnoOnly, "DeepSADAnoOnly": DeepSADAnoOnly}
+    for module_name in ("deepod.models.tabular", "deepod.models"):
+        module = importlib.import_module(module_name)
+        for name, cls in classes.items():
+            setattr(module, name, cls)
+            exported = getattr(module, "__all__", None)
+            if isinstance(exported, list) and name not in exported:
+                exported.append(name)
