@@ -1,4 +1,4 @@
-"""Command line of deepod-mnp: ``deepod-mnp bench`` and ``deepod-mnp demo``.
+"""Command line of deepod-mnp: ``deepod-mnp bench``, ``deepod-mnp demo`` and ``deepod-mnp upstream``.
 
 Only this module prints; the library reports through :mod:`logging`.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from deepod_mnp import upstream
 from deepod_mnp.benchmark.report import aggregate, metric_table, write_report
 from deepod_mnp.benchmark.runner import BACKENDS, BenchmarkConfig, run_benchmark
 from deepod_mnp.data import SHORTCUTS, Dataset, describe, load_dataset
@@ -84,6 +85,9 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)")
     demo.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
+
+    # `deepod-mnp upstream`: MNP as a DeepOD pull request (see deepod_mnp/upstream.py)
+    upstream.register_cli(sub)
     return parser
 
 
@@ -159,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return {"bench": _bench, "demo": _demo}[args.command](args)
+    return {"bench": _bench, "demo": _demo, "upstream": upstream.run_cli}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from deepod_mnp.prototypes import choose_prototypes, pretrain_autoencoder
 from deepod_mnp.sampling import MixedBatchLoader
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "MNP/1"
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -50,8 +53,10 @@ class MNP(BaseDeepAD, BaseEstimator):
 
     Parameters
     ----------
-    epochs : int, default=20
-        Training epochs after pretraining.
+    epochs : int, default=5
+        Training epochs after pretraining. Short training is deliberate: without
+        validation labels to early-stop on, longer training overfits the few
+        labeled anomalies (see BENCHMARKS.md, "How the defaults were chosen").
     epoch_steps : int, default=64
         Mini-batches per epoch, whatever the number of samples.
     batch_size : int, default=128
@@ -82,7 +87,10 @@ class MNP(BaseDeepAD, BaseEstimator):
         ``l`` of Eq. 12.
     normalize_weights : bool, default=True
         Rescale ``w_i`` to mean 1 within each batch (as the authors' code does).
-    pretrain_epochs : int, default=10
+    fixed_dec_target : bool, default=False
+        Hold DEC's target distribution fixed in Eq. 8 (as DEC does) instead of
+        letting the gradient flow through it (as the authors' code does).
+    pretrain_epochs : int, default=5
         Epochs (of ``epoch_steps`` batches) of each stage of the layer-wise
         denoising pretraining; 0 skips pretraining.
     pretrain_noise : float, default=0.05
@@ -139,12 +147,13 @@ class MNP(BaseDeepAD, BaseEstimator):
     data_type = "tabular"
     n_ensemble = 1
 
-    def __init__(self, *, epochs: int = 20, epoch_steps: int = 64, batch_size: int = 128,
+    def __init__(self, *, epochs: int = 5, epoch_steps: int = 64, batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 5e-3, weight_decay: float = 5e-4,
                  rep_dim: int = 8, n_prototypes: int | str = "auto", alpha: float = 1.0,
                  beta: float = 1.0, margin: float = 0.02, dwa_temperature: float = 2.0,
                  recon_loss: str = "smooth_l1", score_loss: str = "smooth_l1",
-                 normalize_weights: bool = True, pretrain_epochs: int = 10,
+                 normalize_weights: bool = True, fixed_dec_target: bool = False,
+                 pretrain_epochs: int = 5,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
                  recon_in_score: bool = True, inference_batch_size: int = 65536,
@@ -165,6 +174,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         self.recon_loss = recon_loss
         self.score_loss = score_loss
         self.normalize_weights = normalize_weights
+        self.fixed_dec_target = fixed_dec_target
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_noise = pretrain_noise
         self.use_recon_loss = use_recon_loss
@@ -215,19 +225,22 @@ class MNP(BaseDeepAD, BaseEstimator):
             The fitted detector.
         """
         self._check_params()
+        for name in ("n_features_in_", "feature_names_in_"):  # a failed (re)fit leaves no fitted state
+            self.__dict__.pop(name, None)
         columns = getattr(X, "columns", None)
         X = val.check_X(X)
         y = np.zeros(len(X), dtype=np.int64) if y is None else val.check_y(y, len(X))
         if not np.any(y == 1):
             warnings.warn("y labels no anomaly: MNP trains without the labeled-anomaly terms "
                           "(Eq. 4, the anomaly side of Eq. 9 and 12).", UserWarning, stacklevel=2)
-        if not np.any(y == 0):
+        n_unlabeled = int(np.sum(y == 0))
+        if n_unlabeled == 0:
             raise ValueError("y labels every sample as an anomaly; MNP needs unlabeled samples.")
+        if self.n_prototypes != "auto" and self.n_prototypes > min(n_unlabeled, 5000):
+            raise ValueError(f"n_prototypes={self.n_prototypes} exceeds the {min(n_unlabeled, 5000)} unlabeled "
+                             "samples that k-means clusters; use fewer prototypes or 'auto'.")
         self.device_ = resolve_device(self.device)
         self.n_samples, self.n_features = X.shape
-        self.n_features_in_ = self.n_features
-        if columns is not None:
-            self.feature_names_in_ = np.asarray(columns, dtype=object)
         seed = self.random_state
         self._rng = np.random.default_rng(seed)
         fork_devices = [self.device_] if self.device_.type == "cuda" else []
@@ -238,6 +251,9 @@ class MNP(BaseDeepAD, BaseEstimator):
             self._training()
         self.decision_scores_ = self._score(X)
         self._process_decision_scores()
+        self.n_features_in_ = self.n_features
+        if columns is not None:
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
         return self
 
     def training_prepare(self, X: np.ndarray, y: np.ndarray) -> tuple[MixedBatchLoader, MNPNet, MNPLoss]:
@@ -259,7 +275,8 @@ class MNP(BaseDeepAD, BaseEstimator):
                                   anomaly_batch_size=self.anomaly_batch_size,
                                   steps_per_epoch=self.epoch_steps, rng=self._rng)
         criterion = MNPLoss(margin=self.margin, beta=self.beta, score_loss=self.score_loss,
-                            normalize_weights=self.normalize_weights, use_weights=self.use_weights,
+                            normalize_weights=self.normalize_weights,
+                            fixed_dec_target=self.fixed_dec_target, use_weights=self.use_weights,
                             use_recon_loss=self.use_recon_loss,
                             use_prototype_loss=self.use_prototype_loss)
         return loader, net, criterion
@@ -299,25 +316,14 @@ class MNP(BaseDeepAD, BaseEstimator):
         self._epoch_batches = 0
         self._loss_means: list[list[float]] = []
         self._history_rows: list[list[float]] = []
-        import os
-        mode = os.environ.get("MNP_EXP", "")
-        total = self.epochs * self.epoch_steps
-        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 0.5 * (1 + np.cos(np.pi * min(t, total) / total))) if "cos" in mode else None
-        avg = torch.optim.swa_utils.AveragedModel(self.net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.995)) if "ema" in mode else None
-        swa = torch.optim.swa_utils.AveragedModel(self.net) if "swa" in mode else None
         self.net.train()
-        for ep in tqdm(range(self.epochs), desc="MNP epochs", disable=not self.verbose, leave=False):
+        for _ in tqdm(range(self.epochs), desc="MNP epochs", disable=not self.verbose, leave=False):
             for batch in self.train_loader:
                 loss = self.training_forward(batch, self.net, self.criterion)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                if sched: sched.step()
-                if avg is not None: avg.update_parameters(self.net)
-            if swa is not None and ep >= self.epochs // 2: swa.update_parameters(self.net)
             self.epoch_update()
-        if avg is not None: self.net = avg.module
-        if swa is not None: self.net = swa.module
         cols = [f"loss_{n}" for n in MNPLoss.names] + [f"weight_{n}" for n in MNPLoss.names]
         self.loss_history_ = pd.DataFrame(self._history_rows, columns=cols).rename_axis("epoch")
         self.net.eval()
@@ -399,7 +405,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         """Save parameters, weights and fitted state to ``path`` (a torch checkpoint)."""
         check_is_fitted(self)
         state = {
-            "format": "deepod_mnp.MNP/1",
+            "format": CHECKPOINT_FORMAT,
             "params": self.get_params(),
             "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
             "n_features_in_": self.n_features_in_,
@@ -407,6 +413,7 @@ class MNP(BaseDeepAD, BaseEstimator):
             "silhouette_scores_": {int(k): float(v) for k, v in self.silhouette_scores_.items()},
             "decision_scores_": torch.from_numpy(self.decision_scores_),
             "threshold_": float(self.threshold_),
+            "feature_names_in_": [str(c) for c in getattr(self, "feature_names_in_", [])],
             "loss_history_": self.loss_history_.to_numpy().tolist(),
         }
         torch.save(state, Path(path))
@@ -414,8 +421,11 @@ class MNP(BaseDeepAD, BaseEstimator):
     @classmethod
     def load_model(cls, path: str | Path, device: str | None = None) -> MNP:
         """Load a detector written by :meth:`save_model`, optionally onto another device."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != "deepod_mnp.MNP/1":
+        try:
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as exc:
+            raise ValueError(f"{path} is not a torch checkpoint written by MNP.save_model: {exc}") from exc
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not an MNP checkpoint written by MNP.save_model.")
         params = dict(state["params"])
         if device is not None:
@@ -430,6 +440,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         model.net.load_state_dict(state["state_dict"])
         model.net.to(model.device_).eval()
         model.criterion = None
+        if state.get("feature_names_in_"):
+            model.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
         model.decision_scores_ = state["decision_scores_"].numpy()
         model.n_samples = len(model.decision_scores_)
         model._process_decision_scores()

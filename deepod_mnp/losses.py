@@ -56,16 +56,18 @@ def dec_target(q: torch.Tensor) -> torch.Tensor:
     return weight / weight.sum(dim=1, keepdim=True)
 
 
-def kl_clustering_loss(s_u: torch.Tensor) -> torch.Tensor:
-    """``L_kl(P || Q)`` of deep embedding clustering over the unlabeled samples.
+def kl_clustering_loss(s_u: torch.Tensor, fixed_target: bool = False) -> torch.Tensor:
+    """``L_kl(P || Q)`` of deep embedding clustering, summed over samples and prototypes.
 
-    ``q`` is the similarity normalised over prototypes; the target ``p`` is held
-    fixed (detached), as in DEC. The sum over samples is taken as a batch mean
-    (DEC's ``batchmean``), so the loss's scale does not grow with ``b_u``.
+    ``q`` is the similarity normalised over prototypes and ``p`` DEC's sharpened
+    target. As in the authors' code the gradient flows through ``p`` too, which
+    makes the loss also favour confident assignments; ``fixed_target=True``
+    detaches ``p`` as DEC does. On development splits the joint target won by a
+    wide margin (see BENCHMARKS.md, "How the defaults were chosen").
     """
     q = s_u / s_u.sum(dim=1, keepdim=True)
-    p = dec_target(q).detach()
-    return (p * (p.log() - q.log())).sum(dim=1).mean()  # Eq. 8
+    p = dec_target(q).detach() if fixed_target else dec_target(q)
+    return (p * (p.log() - q.log())).sum()  # Eq. 8
 
 
 def contrastive_loss(s_max_u: torch.Tensor, w: torch.Tensor, s_max_a: torch.Tensor | None) -> torch.Tensor:
@@ -76,10 +78,11 @@ def contrastive_loss(s_max_u: torch.Tensor, w: torch.Tensor, s_max_a: torch.Tens
     return -F.logsigmoid(gap)  # Eq. 9
 
 
-def prototype_loss(s_u: torch.Tensor, w: torch.Tensor, s_a: torch.Tensor | None) -> torch.Tensor:
+def prototype_loss(s_u: torch.Tensor, w: torch.Tensor, s_a: torch.Tensor | None,
+                   fixed_target: bool = False) -> torch.Tensor:
     """``L_np = L_con + L_kl``."""
     s_max_a = None if s_a is None else s_a.max(dim=1).values
-    return contrastive_loss(s_u.max(dim=1).values, w, s_max_a) + kl_clustering_loss(s_u)  # Eq. 10
+    return contrastive_loss(s_u.max(dim=1).values, w, s_max_a) + kl_clustering_loss(s_u, fixed_target)  # Eq. 10
 
 
 def score_loss(score_u: torch.Tensor, w: torch.Tensor, score_a: torch.Tensor | None,
@@ -107,6 +110,8 @@ class MNPLoss(torch.nn.Module):
         ``l`` of Eq. 12.
     normalize_weights : bool
         Rescale ``w_i`` to mean 1 within a batch.
+    fixed_dec_target : bool
+        Detach DEC's target ``p`` in Eq. 8.
     use_weights, use_recon_loss, use_prototype_loss : bool
         Ablation switches; a disabled loss is returned as 0 and ``use_weights=False``
         sets every ``w_i`` to 1.
@@ -116,13 +121,14 @@ class MNPLoss(torch.nn.Module):
     names = ("recon", "prototype", "score")
 
     def __init__(self, margin: float = 0.02, beta: float = 1.0, score_loss: str = "smooth_l1",
-                 normalize_weights: bool = True, use_weights: bool = True,
+                 normalize_weights: bool = True, fixed_dec_target: bool = False, use_weights: bool = True,
                  use_recon_loss: bool = True, use_prototype_loss: bool = True) -> None:
         super().__init__()
         self.margin = margin
         self.beta = beta
         self.score_loss = score_loss
         self.normalize_weights = normalize_weights
+        self.fixed_dec_target = fixed_dec_target
         self.use_weights = use_weights
         self.use_recon_loss = use_recon_loss
         self.use_prototype_loss = use_prototype_loss
@@ -141,7 +147,8 @@ class MNPLoss(torch.nn.Module):
         zero = out_u.score.new_zeros(())
         l_rec = recon_loss(out_u.recon_error, out_a.recon_error if has_a else None, w, self.margin) \
             if self.use_recon_loss else zero
-        l_np = prototype_loss(out_u.similarity, w, out_a.similarity if has_a else None) \
+        l_np = prototype_loss(out_u.similarity, w, out_a.similarity if has_a else None,
+                              self.fixed_dec_target) \
             if self.use_prototype_loss else zero
         l_score = score_loss(out_u.score, w, out_a.score if has_a else None, self.score_loss)
         return torch.stack([l_rec, l_np, l_score])

@@ -73,7 +73,7 @@ def test_auto_prototypes_round_trip(make_mnp, weak_data, tmp_path):
 def test_checkpoint_is_loadable_with_weights_only(saved):
     _, _, path = saved
     state = torch.load(path, map_location="cpu", weights_only=True)
-    assert state["format"] == "deepod_mnp.MNP/1"
+    assert state["format"] == "MNP/1"
 
 
 def test_loaded_model_can_be_refitted(saved):
