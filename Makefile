@@ -30,7 +30,7 @@ demo: install
 	$(VENV)/bin/deepod-mnp demo
 
 test: install
-	$(PY) -m pytest -q tests --nbmake notebooks
+	DEEPOD_MNP_QUICK=1 $(PY) -m pytest -q tests --nbmake notebooks
 
 lint: install
 	$(PY) -m ruff check deepod_mnp tests

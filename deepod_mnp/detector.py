@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from deepod_mnp import _validation as val
 from deepod_mnp.dwa import dwa_weights
 from deepod_mnp.losses import RECON_LOSSES, MNPLoss
-from deepod_mnp.networks import MNPNet
+from deepod_mnp.networks import MNPEnsemble, MNPNet
 from deepod_mnp.prototypes import choose_prototypes, pretrain_autoencoder
 from deepod_mnp.sampling import MixedBatchLoader
 
@@ -90,7 +90,7 @@ class MNP(BaseDeepAD, BaseEstimator):
     fixed_dec_target : bool, default=False
         Hold DEC's target distribution fixed in Eq. 8 (as DEC does) instead of
         letting the gradient flow through it (as the authors' code does).
-    pretrain_epochs : int, default=5
+    pretrain_epochs : int, default=2
         Epochs (of ``epoch_steps`` batches) of each stage of the layer-wise
         denoising pretraining; 0 skips pretraining.
     pretrain_noise : float, default=0.05
@@ -103,6 +103,12 @@ class MNP(BaseDeepAD, BaseEstimator):
         False sets every ``w_i`` to 1 (ablation "w/o w_i").
     recon_in_score : bool, default=True
         False hides ``e_i`` from the scoring MLP (ablation "w/o Decoder").
+    n_ensemble : int, default=3
+        Members trained independently (own pretraining, prototypes and batches;
+        k is chosen once, on the first member) whose scores are averaged. With
+        one labeled anomaly a single member's result varies a lot with its seed;
+        averaging three raised development-split AUC-PR on every large set (see
+        BENCHMARKS.md). 1 is the paper's single model.
     inference_batch_size : int, default=65536
         Rows scored per forward pass.
     contamination : float, default=0.1
@@ -116,12 +122,13 @@ class MNP(BaseDeepAD, BaseEstimator):
 
     Attributes
     ----------
-    net : MNPNet
-        The trained network (DeepOD's name for it).
-    prototypes_ : ndarray of shape (k, rep_dim)
-        Learned prototypes, L2-normalised.
+    net : MNPEnsemble
+        The trained members (DeepOD's name for the network).
+    prototypes_ : ndarray of shape (n_ensemble * k, rep_dim)
+        Learned prototypes, L2-normalised, member by member (each member's
+        prototypes live in its own latent space).
     n_prototypes_ : int
-        The number of prototypes used.
+        The number k of prototypes of each member.
     silhouette_scores_ : dict
         Silhouette score of each k tried when ``n_prototypes='auto'``.
     n_features_in_ : int
@@ -129,7 +136,7 @@ class MNP(BaseDeepAD, BaseEstimator):
     device_ : torch.device
         Device the network lives on.
     loss_history_ : pandas.DataFrame
-        Per-epoch mean of each loss and the DWA weight applied in that epoch.
+        Per member and epoch: the mean of each loss and the DWA weight applied.
     decision_scores_ : ndarray of shape (n_samples,)
         Scores of the training data.
     threshold_ : float
@@ -145,7 +152,6 @@ class MNP(BaseDeepAD, BaseEstimator):
 
     model_name = "MNP"
     data_type = "tabular"
-    n_ensemble = 1
 
     def __init__(self, *, epochs: int = 5, epoch_steps: int = 64, batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 5e-3, weight_decay: float = 5e-4,
@@ -153,10 +159,10 @@ class MNP(BaseDeepAD, BaseEstimator):
                  beta: float = 1.0, margin: float = 0.02, dwa_temperature: float = 2.0,
                  recon_loss: str = "smooth_l1", score_loss: str = "smooth_l1",
                  normalize_weights: bool = True, fixed_dec_target: bool = False,
-                 pretrain_epochs: int = 5,
+                 pretrain_epochs: int = 2,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
-                 recon_in_score: bool = True, inference_batch_size: int = 65536,
+                 recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42) -> None:
         self.epochs = epochs
@@ -181,6 +187,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         self.use_prototype_loss = use_prototype_loss
         self.use_weights = use_weights
         self.recon_in_score = recon_in_score
+        self.n_ensemble = n_ensemble
         self.inference_batch_size = inference_batch_size
         self.contamination = contamination
         self.device = device
@@ -191,7 +198,8 @@ class MNP(BaseDeepAD, BaseEstimator):
     def _check_params(self) -> None:
         for name in ("epochs", "pretrain_epochs"):
             val.check_interval(getattr(self, name), name, 0, integer=True)
-        for name in ("epoch_steps", "batch_size", "anomaly_batch_size", "rep_dim", "inference_batch_size"):
+        for name in ("epoch_steps", "batch_size", "anomaly_batch_size", "rep_dim", "n_ensemble",
+                     "inference_batch_size"):
             val.check_interval(getattr(self, name), name, 1, integer=True)
         for name in ("lr", "alpha", "dwa_temperature"):
             val.check_interval(getattr(self, name), name, 0, low_inclusive=False)
@@ -247,8 +255,15 @@ class MNP(BaseDeepAD, BaseEstimator):
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(int(self._rng.integers(2**31 - 1)))
             self._generator = torch.Generator().manual_seed(int(self._rng.integers(2**31 - 1)))
-            self.train_loader, self.net, self.criterion = self.training_prepare(X, y)
-            self._training()
+            self._k_request, self.silhouette_scores_ = self.n_prototypes, {}
+            members, histories = [], []
+            for _ in range(self.n_ensemble):
+                self.train_loader, self.net, self.criterion = self.training_prepare(X, y)
+                self._training()
+                members.append(self.net)
+                histories.append(self.loss_history_)
+        self.net = MNPEnsemble(members).eval()
+        self.loss_history_ = pd.concat(histories, keys=range(len(histories)), names=["member", "epoch"])
         self.decision_scores_ = self._score(X)
         self._process_decision_scores()
         self.n_features_in_ = self.n_features
@@ -268,8 +283,11 @@ class MNP(BaseDeepAD, BaseEstimator):
         sub = self._rng.choice(len(unlabeled), min(len(unlabeled), 5000), replace=False)
         with torch.no_grad():
             Z = net.ae.encoder(unlabeled[torch.from_numpy(sub).to(self.device_)]).cpu().numpy()
-        centers, self.n_prototypes_, self.silhouette_scores_ = choose_prototypes(
-            Z, self.n_prototypes, random_state=int(self._rng.integers(2**31 - 1)))
+        centers, k, silhouettes = choose_prototypes(
+            Z, self._k_request, random_state=int(self._rng.integers(2**31 - 1)))
+        if silhouettes:  # only the first member searches; the others reuse its k
+            self.silhouette_scores_ = silhouettes
+        self.n_prototypes_ = self._k_request = k
         net.prototypes = torch.nn.Parameter(torch.from_numpy(centers).to(self.device_))
         loader = MixedBatchLoader(X_t, y, batch_size=self.batch_size,
                                   anomaly_batch_size=self.anomaly_batch_size,
@@ -358,8 +376,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-        representations : ndarray of shape (n_samples, rep_dim)
-            Only with ``return_rep=True``.
+        representations : ndarray of shape (n_samples, n_ensemble * rep_dim)
+            The members' latent codes side by side; only with ``return_rep=True``.
         """
         check_is_fitted(self)
         return self._score(val.check_X(X, n_features=self.n_features_in_), return_rep)
@@ -382,8 +400,10 @@ class MNP(BaseDeepAD, BaseEstimator):
         -------
         pandas.DataFrame
             One row per sample: ``score``, ``reconstruction_error`` (e_i),
-            ``max_similarity`` (s_i), ``nearest_prototype`` (argmax_j s_ij) and
-            ``normality_weight`` (w_i of Eq. 7 before batch normalisation).
+            ``max_similarity`` (s_i) and ``normality_weight`` (w_i of Eq. 7
+            before batch normalisation), each the mean over members, and
+            ``nearest_prototype``, the row of :attr:`prototypes_` most similar
+            to the sample.
         """
         check_is_fitted(self)
         X = val.check_X(X, n_features=self.n_features_in_)
@@ -391,10 +411,14 @@ class MNP(BaseDeepAD, BaseEstimator):
         self.net.eval()
         with torch.no_grad():
             for chunk in self.inference_prepare(X):
-                out = self.net(chunk.to(self.device_))
-                s_max, nearest = out.similarity.max(dim=1)
-                parts.append(torch.stack([out.score, out.recon_error, s_max, nearest.float(),
-                                          torch.sigmoid(self.beta * s_max)], dim=1).cpu())
+                outs = [member(chunk.to(self.device_)) for member in self.net.members]
+                s_max = torch.stack([o.similarity.max(dim=1).values for o in outs])
+                nearest = torch.cat([o.similarity for o in outs], dim=1).argmax(dim=1)
+                parts.append(torch.stack([
+                    torch.stack([o.score for o in outs]).mean(dim=0),
+                    torch.stack([o.recon_error for o in outs]).mean(dim=0),
+                    s_max.mean(dim=0), nearest.float(),
+                    torch.sigmoid(self.beta * s_max).mean(dim=0)], dim=1).cpu())
         arr = torch.cat(parts).numpy().astype(np.float64)
         df = pd.DataFrame(arr, columns=["score", "reconstruction_error", "max_similarity",
                                         "nearest_prototype", "normality_weight"])
@@ -414,7 +438,7 @@ class MNP(BaseDeepAD, BaseEstimator):
             "decision_scores_": torch.from_numpy(self.decision_scores_),
             "threshold_": float(self.threshold_),
             "feature_names_in_": [str(c) for c in getattr(self, "feature_names_in_", [])],
-            "loss_history_": self.loss_history_.to_numpy().tolist(),
+            "loss_history_": self.loss_history_.reset_index().to_numpy().tolist(),
         }
         torch.save(state, Path(path))
 
@@ -424,7 +448,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         try:
             state = torch.load(Path(path), map_location="cpu", weights_only=True)
         except (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as exc:
-            raise ValueError(f"{path} is not a torch checkpoint written by MNP.save_model: {exc}") from exc
+            raise ValueError(f"{path} is not an MNP checkpoint (torch.load failed: {exc})") from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not an MNP checkpoint written by MNP.save_model.")
         params = dict(state["params"])
@@ -435,8 +459,10 @@ class MNP(BaseDeepAD, BaseEstimator):
         model.n_features = model.n_features_in_ = state["n_features_in_"]
         model.n_prototypes_ = state["n_prototypes_"]
         model.silhouette_scores_ = state["silhouette_scores_"]
-        model.net = MNPNet(model.n_features_in_, model.rep_dim, model.n_prototypes_, alpha=model.alpha,
-                           recon_loss=model.recon_loss, recon_in_score=model.recon_in_score)
+        model.net = MNPEnsemble([
+            MNPNet(model.n_features_in_, model.rep_dim, model.n_prototypes_, alpha=model.alpha,
+                   recon_loss=model.recon_loss, recon_in_score=model.recon_in_score)
+            for _ in range(model.n_ensemble)])
         model.net.load_state_dict(state["state_dict"])
         model.net.to(model.device_).eval()
         model.criterion = None
@@ -446,5 +472,6 @@ class MNP(BaseDeepAD, BaseEstimator):
         model.n_samples = len(model.decision_scores_)
         model._process_decision_scores()
         cols = [f"loss_{n}" for n in MNPLoss.names] + [f"weight_{n}" for n in MNPLoss.names]
-        model.loss_history_ = pd.DataFrame(state["loss_history_"], columns=cols).rename_axis("epoch")
+        history = pd.DataFrame(state["loss_history_"], columns=["member", "epoch", *cols])
+        model.loss_history_ = history.astype({"member": int, "epoch": int}).set_index(["member", "epoch"])
         return model

@@ -95,3 +95,32 @@ class MNPNet(nn.Module):
         z_unit = nn.functional.normalize(z, dim=1)
         score = self.scorer(torch.cat([e_in[:, None], z_unit, s_max[:, None]], dim=1)).squeeze(1)
         return MNPOutput(z, e, s, score)
+
+
+class MNPEnsemble(nn.Module):
+    """Independently trained :class:`MNPNet` members whose scores are averaged.
+
+    The output stacks what the members compute: ``z`` and ``similarity`` are
+    concatenated over members (so prototype ``j`` of the ensemble is a row of
+    :attr:`prototypes`), ``recon_error`` and ``score`` are member means.
+    """
+
+    def __init__(self, members: list[MNPNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    @property
+    def prototypes(self) -> torch.Tensor:
+        """All members' prototypes, member by member, shape (n_members * k, H)."""
+        return torch.cat([m.prototypes for m in self.members])
+
+    def forward(self, x: torch.Tensor) -> MNPOutput:
+        outs = [m(x) for m in self.members]
+        if len(outs) == 1:
+            return outs[0]
+        return MNPOutput(
+            z=torch.cat([o.z for o in outs], dim=1),
+            recon_error=torch.stack([o.recon_error for o in outs]).mean(dim=0),
+            similarity=torch.cat([o.similarity for o in outs], dim=1),
+            score=torch.stack([o.score for o in outs]).mean(dim=0),
+        )

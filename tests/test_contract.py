@@ -95,7 +95,7 @@ def test_mnp_scoring_is_deterministic(fitted, data):
     np.testing.assert_array_equal(det.decision_function(data.X), det.decision_function(data.X))
     np.testing.assert_array_equal(det.decision_function(data.X), det.decision_scores_)
     _, reps = det.decision_function(data.X, return_rep=True)
-    assert reps.shape == (len(data.X), det.rep_dim)
+    assert reps.shape == (len(data.X), det.n_ensemble * det.rep_dim)
 
 
 def test_mnp_chunked_scoring_matches(fitted, data):

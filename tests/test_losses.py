@@ -33,11 +33,11 @@ def np_sigmoid(x):
 
 
 def np_kl(s: np.ndarray) -> float:
-    """Eq. 8 with the sum over samples taken as a mean (DEC's ``batchmean``, as documented)."""
+    """Eq. 8: the sum over samples and prototypes of p log(p / q)."""
     q = s / s.sum(1, keepdims=True)
     f = q.sum(0)
     p = (q**2 / f) / (q**2 / f).sum(1, keepdims=True)
-    return float((p * np.log(p / q)).sum(1).mean())
+    return float((p * np.log(p / q)).sum())
 
 
 def t64(a) -> torch.Tensor:
@@ -163,12 +163,13 @@ def test_kl_clustering_loss_matches_numpy():
     assert np_kl(s) > 0
 
 
-def test_kl_clustering_loss_does_not_grow_with_batch_size():
+def test_kl_clustering_loss_is_a_sum_over_samples():
     rng = np.random.default_rng(3)
     s = rng.uniform(0.2, 1.0, size=(5, 3))
-    # the same rows repeated 4 times: q, f/4 and p are unchanged, so the batch mean is too
+    # the same rows repeated 4 times: q and p are unchanged (f scales by 4 in both
+    # numerator and denominator), so Eq. 8's sum over samples is 4 times larger
     assert L.kl_clustering_loss(t64(np.tile(s, (4, 1)))).item() == pytest.approx(
-        L.kl_clustering_loss(t64(s)).item(), rel=1e-10)
+        4 * L.kl_clustering_loss(t64(s)).item(), rel=1e-10)
 
 
 def test_kl_clustering_loss_zero_for_uniform_similarity():
@@ -176,26 +177,32 @@ def test_kl_clustering_loss_zero_for_uniform_similarity():
     assert L.kl_clustering_loss(t64(s)).item() == pytest.approx(0.0, abs=1e-12)
 
 
-def test_kl_target_is_detached():
-    rng = np.random.default_rng(1)
-    s_np = rng.uniform(0.2, 1.0, size=(6, 3))
+def _kl_grads(s_np: np.ndarray, fixed_target: bool) -> np.ndarray:
     s = t64(s_np).requires_grad_()
-    L.kl_clustering_loss(s).backward()
+    L.kl_clustering_loss(s, fixed_target=fixed_target).backward()
+    return s.grad.numpy()
 
-    # reference: P is a constant computed outside autograd, only Q depends on s
-    q_np = s_np / s_np.sum(1, keepdims=True)
-    p_const = t64((q_np**2 / q_np.sum(0)) / (q_np**2 / q_np.sum(0)).sum(1, keepdims=True))
+
+def _reference_kl_grad(s_np: np.ndarray, detach: bool) -> np.ndarray:
     s_ref = t64(s_np).requires_grad_()
     q_ref = s_ref / s_ref.sum(1, keepdim=True)
-    (p_const * (p_const.log() - q_ref.log())).sum(1).mean().backward()
-    np.testing.assert_allclose(s.grad.numpy(), s_ref.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if detach:  # P is a constant computed outside autograd
+        q_np = s_np / s_np.sum(1, keepdims=True)
+        p = t64((q_np**2 / q_np.sum(0)) / (q_np**2 / q_np.sum(0)).sum(1, keepdims=True))
+    else:
+        w = q_ref.pow(2) / q_ref.sum(0, keepdim=True)
+        p = w / w.sum(1, keepdim=True)
+    (p * (p.log() - q_ref.log())).sum().backward()
+    return s_ref.grad.numpy()
 
-    # and it differs from the gradient with P attached, so the check has teeth
-    s_att = t64(s_np).requires_grad_()
-    q_att = s_att / s_att.sum(1, keepdim=True)
-    p_att = L.dec_target(q_att)
-    (p_att * (p_att.log() - q_att.log())).sum(1).mean().backward()
-    assert not np.allclose(s_att.grad.numpy(), s.grad.numpy())
+
+def test_kl_target_gradient_joint_by_default_and_fixed_on_request():
+    rng = np.random.default_rng(1)
+    s_np = rng.uniform(0.2, 1.0, size=(6, 3))
+    joint, fixed = _kl_grads(s_np, False), _kl_grads(s_np, True)
+    np.testing.assert_allclose(joint, _reference_kl_grad(s_np, detach=False), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fixed, _reference_kl_grad(s_np, detach=True), rtol=1e-10, atol=1e-12)
+    assert not np.allclose(joint, fixed)  # so the check has teeth
 
 
 # ------------------------------------------------------- Eq. 9-10: L_np

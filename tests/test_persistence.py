@@ -31,7 +31,7 @@ def test_round_trip_gives_identical_detector(saved):
     assert loaded.silhouette_scores_ == model.silhouette_scores_
     assert loaded.get_params() == model.get_params()
     pd.testing.assert_frame_equal(loaded.loss_history_, model.loss_history_)
-    assert len(loaded.loss_history_) == model.epochs
+    assert len(loaded.loss_history_) == model.epochs * model.n_ensemble
 
 
 def test_loaded_model_predicts_and_explains_like_the_original(saved):
