@@ -19,7 +19,7 @@ from deepod_mnp import _validation as val
 from deepod_mnp.dwa import dwa_weights
 from deepod_mnp.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.networks import MNPEnsemble, MNPNet
-from deepod_mnp.prototypes import choose_prototypes, pretrain_autoencoder
+from deepod_mnp.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
 from deepod_mnp.sampling import MixedBatchLoader
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:i]'.") from exc
+        raise ValueError(f"device={device!r} is not a torch device; "
+                         "use 'auto', 'cpu' or 'cuda[:i]'.") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available; use 'auto' or 'cpu'.")
     return dev
@@ -244,9 +245,10 @@ class MNP(BaseDeepAD, BaseEstimator):
         n_unlabeled = int(np.sum(y == 0))
         if n_unlabeled == 0:
             raise ValueError("y labels every sample as an anomaly; MNP needs unlabeled samples.")
-        if self.n_prototypes != "auto" and self.n_prototypes > min(n_unlabeled, 5000):
-            raise ValueError(f"n_prototypes={self.n_prototypes} exceeds the {min(n_unlabeled, 5000)} unlabeled "
-                             "samples that k-means clusters; use fewer prototypes or 'auto'.")
+        n_clustered = min(n_unlabeled, KMEANS_MAX_SAMPLES)
+        if self.n_prototypes != "auto" and self.n_prototypes > n_clustered:
+            raise ValueError(f"n_prototypes={self.n_prototypes} exceeds the {n_clustered} unlabeled samples "
+                             "that k-means clusters; use fewer prototypes or 'auto'.")
         self.device_ = resolve_device(self.device)
         self.n_samples, self.n_features = X.shape
         seed = self.random_state
@@ -280,7 +282,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                              noise=self.pretrain_noise, rng=self._rng, generator=self._generator)
-        sub = self._rng.choice(len(unlabeled), min(len(unlabeled), 5000), replace=False)
+        sub = self._rng.choice(len(unlabeled), min(len(unlabeled), KMEANS_MAX_SAMPLES), replace=False)
         with torch.no_grad():
             Z = net.ae.encoder(unlabeled[torch.from_numpy(sub).to(self.device_)]).cpu().numpy()
         centers, k, silhouettes = choose_prototypes(

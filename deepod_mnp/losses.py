@@ -41,7 +41,8 @@ def normality_weights(s: torch.Tensor, beta: float = 1.0, normalize: bool = True
     return w / w.mean() if normalize else w
 
 
-def recon_loss(e_u: torch.Tensor, e_a: torch.Tensor | None, w: torch.Tensor, margin: float = 0.02) -> torch.Tensor:
+def recon_loss(e_u: torch.Tensor, e_a: torch.Tensor | None, w: torch.Tensor,
+               margin: float = 0.02) -> torch.Tensor:
     """``L_recon``: weighted error of unlabeled samples plus the anomalies' margin hinge."""
     loss_u = (w * e_u).mean()  # Eq. 3
     if e_a is None or e_a.numel() == 0:
@@ -82,7 +83,8 @@ def prototype_loss(s_u: torch.Tensor, w: torch.Tensor, s_a: torch.Tensor | None,
                    fixed_target: bool = False) -> torch.Tensor:
     """``L_np = L_con + L_kl``."""
     s_max_a = None if s_a is None else s_a.max(dim=1).values
-    return contrastive_loss(s_u.max(dim=1).values, w, s_max_a) + kl_clustering_loss(s_u, fixed_target)  # Eq. 10
+    l_con = contrastive_loss(s_u.max(dim=1).values, w, s_max_a)
+    return l_con + kl_clustering_loss(s_u, fixed_target)  # Eq. 10
 
 
 def score_loss(score_u: torch.Tensor, w: torch.Tensor, score_a: torch.Tensor | None,

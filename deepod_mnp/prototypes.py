@@ -14,6 +14,8 @@ from deepod_mnp.networks import AutoEncoder
 
 logger = logging.getLogger(__name__)
 
+KMEANS_MAX_SAMPLES = 5000  # k-means (and the codes it clusters) never see more rows than this
+
 
 def _batches(n_rows: int, batch_size: int, steps: int, rng: np.random.Generator) -> Iterable[np.ndarray]:
     size = min(batch_size, n_rows)
@@ -61,7 +63,7 @@ def pretrain_autoencoder(ae: AutoEncoder, X: torch.Tensor, *, epochs: int, steps
 
 
 def choose_prototypes(Z: np.ndarray, n_prototypes: int | str, *, k_range: tuple[int, int] = (2, 10),
-                      max_samples: int = 5000, silhouette_samples: int = 2000,
+                      max_samples: int = KMEANS_MAX_SAMPLES, silhouette_samples: int = 2000,
                       random_state: int | None = None) -> tuple[np.ndarray, int, dict[int, float]]:
     """Initial prototypes by k-means on L2-normalised latent codes.
 
