@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from deepod_mnp import upstream
-from deepod_mnp.benchmark.report import aggregate, metric_table, write_report
+from deepod_mnp.benchmark.report import aggregate, load_records, metric_table, results_frame, write_report
 from deepod_mnp.benchmark.runner import BACKENDS, BenchmarkConfig, run_benchmark
 from deepod_mnp.data import SHORTCUTS, Dataset, describe, load_dataset
 from deepod_mnp.registry import DETECTORS
@@ -82,6 +82,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--retry-failed", action="store_true", help="rerun jobs recorded as failed")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    report = sub.add_parser("report", help="rebuild the summary, tables and figure from OUT/jobs")
+    report.add_argument("--out", required=True, help="a directory written by 'deepod-mnp bench'")
+
     demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)")
     demo.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
@@ -106,6 +109,15 @@ def _bench(args: argparse.Namespace) -> int:
     summary = write_report(df, args.out)
     n_failed = int((df["status"] != "ok").sum())
     print(f"\nSummary: {summary}" + (f" ({n_failed} failed run(s) listed there)" if n_failed else ""))
+    print("\nTest AUC-PR (mean ± std over seeds)\n" + metric_table(df, "auc_pr"))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    df = results_frame(load_records(args.out))
+    if df.empty:
+        raise SystemExit(f"No job records under {Path(args.out) / 'jobs'}.")
+    print(f"Summary: {write_report(df, args.out)}")
     print("\nTest AUC-PR (mean ± std over seeds)\n" + metric_table(df, "auc_pr"))
     return 0
 
@@ -163,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return {"bench": _bench, "demo": _demo, "upstream": upstream.run_cli}[args.command](args)
+    return {"bench": _bench, "report": _report, "demo": _demo,
+            "upstream": upstream.run_cli}[args.command](args)
 
 
 if __name__ == "__main__":

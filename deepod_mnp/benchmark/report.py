@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from deepod_mnp.registry import DETECTORS
+
 logger = logging.getLogger(__name__)
 
 METRIC_NAMES = {"auc_pr": "AUC-PR", "auc_roc": "AUC-ROC", "ap": "Average precision"}
@@ -45,11 +47,13 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def results_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """A tidy DataFrame, one row per job; data sets and models keep their first-seen order."""
+    """A tidy DataFrame, one row per job; data sets keep their first-seen order, models the registry's."""
     df = pd.DataFrame([_flatten(r) for r in records])
     df = df.reindex(columns=_COLUMNS + [c for c in df.columns if c not in _COLUMNS])
-    for column in ("dataset", "model"):
-        df[column] = pd.Categorical(df[column], categories=list(dict.fromkeys(df[column].dropna())))
+    df["dataset"] = pd.Categorical(df["dataset"], categories=list(dict.fromkeys(df["dataset"].dropna())))
+    seen = set(df["model"].dropna())
+    order = [m for m in DETECTORS if m in seen] + sorted(seen - set(DETECTORS))
+    df["model"] = pd.Categorical(df["model"], categories=order)
     for column in ("auc_pr", "ap", "auc_roc", "fit_time", "score_time"):
         df[column] = pd.to_numeric(df[column], errors="coerce")
     return df.sort_values(["dataset", "model", "seed"], kind="stable").reset_index(drop=True)
