@@ -67,7 +67,7 @@ PATCH_NAME = "deepod-mnp.patch"
 # DeepOD's install_requires (numpy, scipy, scikit_learn, pandas, torch, tqdm) and DeepOD.
 DEEPOD_RUNTIME_MODULES = frozenset({"numpy", "scipy", "sklearn", "pandas", "torch", "tqdm", "deepod"})
 # Budget of the generated DeepOD unit test (each setUp fits one detector).
-TEST_PARAMS = {"epochs": 10, "epoch_steps": 8, "pretrain_epochs": 1, "n_prototypes": 2}
+TEST_PARAMS = {"epochs": 10, "epoch_steps": 8, "pretrain_epochs": 1, "n_prototypes": 2, "n_ensemble": 1}
 # DeepOD's own tests run for EVIDENCE.md: two weakly supervised tabular models, and MNP's.
 EVIDENCE_TESTS = ("deepod.test.test_rosas", "deepod.test.test_feawad", "deepod.test.test_mnp")
 
