@@ -71,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", required=True, help="output directory (job records go to OUT/jobs)")
     bench.add_argument("--n-jobs", type=int, default=1, help="jobs at once (default 1)")
     bench.add_argument("--threads", type=int, default=None,
-                       help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else cores // n-jobs)")
+                       help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
     bench.add_argument("--backend", choices=BACKENDS, default="loky",
                        help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster")
     bench.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")

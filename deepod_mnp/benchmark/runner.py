@@ -13,10 +13,11 @@ Parallelism and timings
 ``n_jobs > 1`` runs jobs in joblib worker processes (the ``loky`` backend). Each
 job limits torch (``torch.set_num_threads``) and BLAS/OpenMP (``threadpoolctl``)
 to ``threads`` threads: the ``threads`` setting, else ``$OMP_NUM_THREADS`` when
-set, else ``max(1, cores // n_jobs)``, so that workers do not oversubscribe the
-CPU. Fit and score times therefore depend on ``n_jobs`` and on what runs beside
-each job: compare timings only within one run (same ``n_jobs``, threads and
-machine), as ``BENCHMARK.md`` asks.
+set, else 1 (small networks fit faster on one thread; ``n_jobs`` fills the
+other cores), so that workers do not oversubscribe the CPU. Fit and score
+times therefore depend on ``n_jobs`` and on what runs beside each job: compare
+timings only within one run (same ``n_jobs``, threads and machine), as
+``BENCHMARK.md`` asks.
 
 Clusters
 --------
@@ -89,7 +90,7 @@ class BenchmarkConfig:
         joblib backend for ``n_jobs > 1``.
     threads : int, optional
         torch / BLAS threads per job; default ``$OMP_NUM_THREADS`` when set,
-        else ``max(1, cores // n_jobs)``.
+        else 1.
     retry_failed : bool
         Run again the jobs recorded as failed instead of skipping them.
     """
@@ -124,9 +125,15 @@ class BenchmarkConfig:
 
     @property
     def threads_per_job(self) -> int:
-        """``threads``, else ``$OMP_NUM_THREADS`` when set, else ``max(1, cores // n_jobs)``."""
+        """``threads``, else ``$OMP_NUM_THREADS`` when set, else 1.
+
+        One thread per job is the default because the detectors' networks are
+        small: more threads per process slow each fit down (MNP on Pendigits
+        took 21.6 s with 2 threads and 9.6 s with 1 on a 2-core machine); use
+        ``n_jobs`` to occupy more cores.
+        """
         env = os.environ.get("OMP_NUM_THREADS", "")
-        default = int(env) if env.isdigit() and int(env) > 0 else max(1, joblib.cpu_count() // self.n_jobs)
+        default = int(env) if env.isdigit() and int(env) > 0 else 1
         return self.threads or default
 
     def settings(self, model: str) -> dict[str, Any]:
