@@ -64,7 +64,8 @@ def test_output_files_are_written(bench_run):
         f"tiny__{m}__{s}.json" for m in ("IForest", "MNP", "Broken") for s in (42, 43))
     assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = pd.read_csv(out / "results.csv")
-    assert len(results) == 6 and results["model"].unique().tolist() == ["IForest", "MNP", "Broken"]
+    # models in registry order (MNP first), names unknown to the registry last
+    assert len(results) == 6 and results["model"].unique().tolist() == ["MNP", "IForest", "Broken"]
     assert json.loads((out / "results.json").read_text())[0]["dataset"] == "tiny"
 
 
@@ -102,11 +103,11 @@ def test_summary_tables(bench_run):
     mnp = results.loc[results["model"] == "MNP", "auc_pr"]
     row = next(line for line in summary.split("## AUC-PR")[1].splitlines() if line.startswith("| tiny |"))
     cells = [c.strip().strip("*") for c in row.strip("|").split("|")]
-    assert cells[2] == f"{mnp.mean():.3f} ± {mnp.std(ddof=0):.3f}" and cells[3] == "failed"
+    assert cells[1] == f"{mnp.mean():.3f} ± {mnp.std(ddof=0):.3f}" and cells[3] == "failed"
     assert "| Average |" in summary and "## AUC-ROC" in summary and "## Fit time" in summary
     assert "| IForest | 1 |" in summary and "n/a" in summary.split("## Wilcoxon")[1]
     assert f"Summary: {out / 'summary.md'}" in printed
-    assert "| data set | IForest | MNP | Broken |" in printed
+    assert "| data set | MNP | IForest | Broken |" in printed
     assert "tiny: 440 rows x 5 features" in printed
 
 
