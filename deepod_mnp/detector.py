@@ -258,12 +258,16 @@ class MNP(BaseDeepAD, BaseEstimator):
             torch.manual_seed(int(self._rng.integers(2**31 - 1)))
             self._generator = torch.Generator().manual_seed(int(self._rng.integers(2**31 - 1)))
             self._k_request, self.silhouette_scores_ = self.n_prototypes, {}
+            # device copies shared by all members (made once, dropped after training)
+            self._X_t = torch.from_numpy(X).to(self.device_)
+            self._unlabeled = self._X_t[torch.from_numpy(np.flatnonzero(y == 0)).to(self.device_)]
             members, histories = [], []
             for _ in range(self.n_ensemble):
                 self.train_loader, self.net, self.criterion = self.training_prepare(X, y)
                 self._training()
                 members.append(self.net)
                 histories.append(self.loss_history_)
+            del self._X_t, self._unlabeled, self.train_loader
         self.net = MNPEnsemble(members).eval()
         self.loss_history_ = pd.concat(histories, keys=range(len(histories)), names=["member", "epoch"])
         self.decision_scores_ = self._score(X)
@@ -274,11 +278,14 @@ class MNP(BaseDeepAD, BaseEstimator):
         return self
 
     def training_prepare(self, X: np.ndarray, y: np.ndarray) -> tuple[MixedBatchLoader, MNPNet, MNPLoss]:
-        """Pretrain the autoencoder, initialise the prototypes and build the loader and loss."""
-        X_t = torch.from_numpy(X).to(self.device_)
+        """Pretrain one member's autoencoder, initialise its prototypes, build the loader and loss.
+
+        Uses the device copies of ``X`` and of its unlabeled rows that :meth:`fit`
+        makes once for all members.
+        """
+        X_t, unlabeled = self._X_t, self._unlabeled
         net = MNPNet(self.n_features, self.rep_dim, alpha=self.alpha, recon_loss=self.recon_loss,
                      recon_in_score=self.recon_in_score).to(self.device_)
-        unlabeled = X_t[torch.from_numpy(np.flatnonzero(y == 0)).to(self.device_)]
         pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                              noise=self.pretrain_noise, rng=self._rng, generator=self._generator)
