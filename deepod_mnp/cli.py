@@ -1,4 +1,4 @@
-"""Command line of deepod-mnp: ``deepod-mnp bench``, ``deepod-mnp demo`` and ``deepod-mnp upstream``.
+"""Command line of deepod-mnp: ``bench``, ``experiment``, ``report``, ``demo`` and ``upstream``.
 
 Only this module prints; the library reports through :mod:`logging`.
 """
@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 
 from deepod_mnp import upstream
+from deepod_mnp.benchmark.experiments import EXPERIMENTS, run_experiment
 from deepod_mnp.benchmark.report import aggregate, load_records, metric_table, results_frame, write_report
 from deepod_mnp.benchmark.runner import BACKENDS, BenchmarkConfig, run_benchmark
-from deepod_mnp.data import SHORTCUTS, Dataset, describe, load_dataset
+from deepod_mnp.data import SHORTCUTS, Dataset, describe, load_dataset, load_unseen_pairs
 from deepod_mnp.registry import DETECTORS
 
 # The MNP paper's Table 2 (1% labeled, mean of 5 runs; model selection on labeled validation data).
@@ -51,36 +52,80 @@ def _dataset_line(dataset: Dataset) -> str:
             f"({describe(dataset.info)})")
 
 
+DATA_HELP = ("a .npz path, 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]', "
+             f"or a shortcut ({', '.join(SHORTCUTS)})")
+
+
+def _parse_floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def _parse_ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``bench`` and ``experiment``: where results go and how jobs run."""
+    parser.add_argument("--out", required=True, help="output directory (job records go under OUT)")
+    parser.add_argument("--data-root", default=None,
+                        help="where shortcuts and relative paths are looked up "
+                             "(default: $DEEPOD_MNP_DATA or ../shared/data)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="jobs at once (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
+    parser.add_argument("--backend", choices=BACKENDS, default="loky",
+                        help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
+    parser.add_argument("--params", type=_parse_params, default={},
+                        help='per-model overrides as JSON or a JSON file, e.g. \'{"MNP": {"epochs": 5}}\'')
+    parser.add_argument("--max-train", type=int, default=None,
+                        help="subsample the train split to N rows (quick runs only; off by default)")
+    parser.add_argument("--retry-failed", action="store_true", help="rerun jobs recorded as failed")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _config(args: argparse.Namespace, models: Sequence[str], labeled_ratio: float = 0.01) -> BenchmarkConfig:
+    return BenchmarkConfig(models=models, runs=args.runs, labeled_ratio=labeled_ratio, device=args.device,
+                           model_params=args.params, max_train=args.max_train, n_jobs=args.n_jobs,
+                           backend=args.backend, threads=args.threads, retry_failed=args.retry_failed)
+
+
+def _load_all(specs: Sequence[str], root: str | None) -> list[Dataset]:
+    datasets = [load_dataset(spec, root) for spec in specs]
+    for dataset in datasets:
+        print(_dataset_line(dataset))
+    return datasets
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepod-mnp", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="run detectors on data sets under the BENCHMARK.md protocol")
-    bench.add_argument("--data", nargs="+", required=True, metavar="SPEC",
-                       help="a .npz path, 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]', "
-                            f"or a shortcut ({', '.join(SHORTCUTS)})")
-    bench.add_argument("--data-root", default=None,
-                       help="where shortcuts and relative paths are looked up "
-                            "(default: $DEEPOD_MNP_DATA or ../shared/data)")
+    bench.add_argument("--data", nargs="+", required=True, metavar="SPEC", help=DATA_HELP)
     bench.add_argument("--models", type=_parse_models, default=["MNP", "DevNet", "RoSAS"],
                        help="comma-separated registry names, or 'all' "
                             f"(default MNP,DevNet,RoSAS; known: {','.join(DETECTORS)})")
     bench.add_argument("--runs", type=int, default=5, help="model seeds 42..42+runs-1 (default 5)")
     bench.add_argument("--labeled-ratio", type=float, default=0.01, help="labeled share of train anomalies")
-    bench.add_argument("--out", required=True, help="output directory (job records go to OUT/jobs)")
-    bench.add_argument("--n-jobs", type=int, default=1, help="jobs at once (default 1)")
-    bench.add_argument("--threads", type=int, default=None,
-                       help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
-    bench.add_argument("--backend", choices=BACKENDS, default="loky",
-                       help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster")
-    bench.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
-    bench.add_argument("--params", type=_parse_params, default={},
-                       help='per-model overrides as JSON or a JSON file, e.g. \'{"MNP": {"epochs": 5}}\'')
-    bench.add_argument("--max-train", type=int, default=None,
-                       help="subsample the train split to N rows (quick runs only; off by default)")
-    bench.add_argument("--retry-failed", action="store_true", help="rerun jobs recorded as failed")
-    bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_run_options(bench)
+
+    exp = sub.add_parser("experiment", help="one of the paper's experiments (ratio, unseen, ablation, "
+                                            "prototypes): results, summary and figure")
+    exp.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(
+        f"{e.name}: {e.description.split(':')[0]}" for e in EXPERIMENTS.values()))
+    exp.add_argument("--data", nargs="+", default=None, metavar="SPEC",
+                     help=DATA_HELP + "; default: the experiment's own (unseen: the 12 UNSW-NB15 pairs)")
+    exp.add_argument("--models", type=_parse_models, default=None,
+                     help="comma-separated registry names (default: the experiment's own)")
+    exp.add_argument("--runs", type=int, default=3, help="model seeds 42..42+runs-1 (default 3)")
+    exp.add_argument("--ratios", type=_parse_floats, default=None,
+                     help="ratio experiment: labeled ratios, e.g. 0.005,0.01,0.02,0.05,0.1")
+    exp.add_argument("--ks", type=_parse_ints, default=None, help="prototypes experiment: e.g. 1,2,3,5,10")
+    exp.add_argument("--reuse", nargs="*", default=[], metavar="DIR",
+                     help="earlier output directories whose records with identical settings are reused")
+    _add_run_options(exp)
 
     report = sub.add_parser("report", help="rebuild the summary, tables and figure from OUT/jobs")
     report.add_argument("--out", required=True, help="a directory written by 'deepod-mnp bench'")
@@ -95,14 +140,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    config = BenchmarkConfig(models=args.models, runs=args.runs, labeled_ratio=args.labeled_ratio,
-                             device=args.device, model_params=args.params, max_train=args.max_train,
-                             n_jobs=args.n_jobs, backend=args.backend, threads=args.threads,
-                             retry_failed=args.retry_failed)
-    datasets = []
-    for spec in args.data:
-        datasets.append(load_dataset(spec, args.data_root))
-        print(_dataset_line(datasets[-1]))
+    config = _config(args, args.models, args.labeled_ratio)
+    datasets = _load_all(args.data, args.data_root)
     print(f"Models {', '.join(config.models)}; seeds {config.seeds}; labeled ratio {config.labeled_ratio}; "
           f"{config.n_jobs} job(s) at once, {config.threads_per_job} thread(s) each.")
     df = run_benchmark(datasets, config, args.out, progress=not args.no_progress)
@@ -110,6 +149,28 @@ def _bench(args: argparse.Namespace) -> int:
     n_failed = int((df["status"] != "ok").sum())
     print(f"\nSummary: {summary}" + (f" ({n_failed} failed run(s) listed there)" if n_failed else ""))
     print("\nTest AUC-PR (mean ± std over seeds)\n" + metric_table(df, "auc_pr"))
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    exp = EXPERIMENTS[args.name]
+    if args.name == "unseen" and not args.data:
+        datasets = load_unseen_pairs(args.data_root)
+        for dataset in datasets:
+            print(_dataset_line(dataset) + f"; {len(dataset.test_anomalies):,} unseen records")
+    else:
+        datasets = _load_all(args.data or exp.datasets, args.data_root)
+    values = {"ratio": args.ratios, "prototypes": args.ks}.get(args.name)
+    settings = exp.settings(values) if values else None
+    config = _config(args, args.models or exp.models)
+    print(f"Experiment {exp.name}: models {', '.join(config.models)}; seeds {config.seeds}; "
+          f"{config.n_jobs} job(s) at once, {config.threads_per_job} thread(s) each.")
+    df = run_experiment(exp, datasets, config, args.out, settings=settings, reuse=args.reuse,
+                        progress=not args.no_progress)
+    summary = Path(args.out) / "summary.md"
+    n_failed = int((df["status"] != "ok").sum())
+    print(f"\nSummary: {summary}" + (f" ({n_failed} failed run(s))" if n_failed else ""))
+    print(summary.read_text(encoding="utf-8"))
     return 0
 
 
@@ -175,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return {"bench": _bench, "report": _report, "demo": _demo,
+    return {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
             "upstream": upstream.run_cli}[args.command](args)
 
 

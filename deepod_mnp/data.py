@@ -75,12 +75,16 @@ class Dataset:
     y : ndarray of shape (n_samples,), int64, 1 = anomaly
     info : dict
         Where the data came from and, for CSVs, what was done to each column.
+    test_anomalies : ndarray of shape (n_unseen, n_features), optional
+        Anomalies that may appear in the test split only (the unseen-type
+        experiment); see :func:`deepod_mnp.benchmark.protocol.make_split`.
     """
 
     name: str
     X: np.ndarray
     y: np.ndarray
     info: dict = field(default_factory=dict)
+    test_anomalies: np.ndarray | None = None
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -273,3 +277,55 @@ def load_dataset(spec: str, root: str | os.PathLike | None = None) -> Dataset:
         logger.warning("%s has shape %s; the data README gives %s.", name, X.shape,
                        expected)
     return Dataset(name or _dataset_name(path), X, y, info)
+
+
+UNSW_RAW = "raw/UNSW_NB15_training-set.csv.gz"
+UNSW_TYPES = ("DoS", "Reconnaissance", "Analysis", "Backdoor")
+
+
+def load_unseen_pairs(root: str | os.PathLike | None = None, types: Iterable[str] = UNSW_TYPES,
+                      path: str = UNSW_RAW) -> list[Dataset]:
+    """The seen/unseen anomaly-type data sets of the paper's Table 3, from the raw UNSW-NB15 partition.
+
+    For every ordered pair (seen, unseen) of ``types``, ``X``/``y`` hold the
+    normal records and the seen type (the protocol splits them as usual), and
+    ``test_anomalies`` the unseen type, which only the test split receives.
+    Columns ``id``, ``label`` and ``attack_cat`` are dropped; the text columns
+    ``proto``, ``service`` and ``state`` are one-hot encoded over the whole file,
+    so every pair has the same features.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Data root; see :func:`data_root`.
+    types : iterable of str
+        Attack categories (``attack_cat`` values) to pair; at least two.
+    path : str
+        The CSV, relative to the data root.
+
+    Returns
+    -------
+    list of Dataset
+        Named ``'<seen>-><unseen>'``, in the paper's order (unseen type outer).
+    """
+    types = list(types)
+    csv = _resolve(path, data_root(root))
+    X, _, info = load_csv(csv, "label", drop=["id", "attack_cat"])
+    category = pd.read_csv(csv, usecols=["attack_cat"], encoding="utf-8-sig")["attack_cat"]
+    category = category.astype(str).str.strip()
+    counts = category.value_counts()
+    missing = [t for t in ["Normal", *types] if t not in counts.index]
+    if len(types) < 2 or missing:
+        raise ValueError(f"Need two or more attack types present in {csv}; missing {missing}, "
+                         f"found {sorted(counts.index)}.")
+    normal = (category == "Normal").to_numpy()
+    datasets = []
+    for unseen in types:
+        for seen in (t for t in types if t != unseen):
+            rows = normal | (category == seen).to_numpy()
+            y = (category[rows] == seen).to_numpy().astype(np.int64)
+            pair_info = {**info, "seen": seen, "unseen": unseen, "n_seen": int(counts[seen]),
+                         "n_unseen": int(counts[unseen]), "n_normal": int(normal.sum())}
+            datasets.append(Dataset(f"{seen}->{unseen}", X[rows], y, pair_info,
+                                    test_anomalies=X[(category == unseen).to_numpy()]))
+    return datasets

@@ -132,7 +132,7 @@ def semi_labels(y_train: np.ndarray, labeled_ratio: float) -> np.ndarray:
 
 
 def make_split(X: np.ndarray, y: np.ndarray, labeled_ratio: float = 0.01,
-               random_state: int = SPLIT_SEED) -> Split:
+               random_state: int = SPLIT_SEED, *, test_anomalies: np.ndarray | None = None) -> Split:
     """Apply protocol steps 1-4 to a whole data set.
 
     Parameters
@@ -145,6 +145,13 @@ def make_split(X: np.ndarray, y: np.ndarray, labeled_ratio: float = 0.01,
         Share of the train anomalies that is labeled.
     random_state : int, default=2024
         Split seed (the protocol fixes it).
+    test_anomalies : ndarray of shape (n_unseen, n_features), optional
+        Anomalies of a type the detector must never see (the unseen-anomaly
+        experiment). They are split 60/35/5 like a class and only their test
+        share is used: it *replaces* the test anomalies of ``y``, so the test
+        split holds the test normals and unseen anomalies only, while the
+        anomalies of ``y`` stay in train and validation. Constant-feature
+        dropping and scaling are those of ``X``.
 
     Returns
     -------
@@ -154,13 +161,24 @@ def make_split(X: np.ndarray, y: np.ndarray, labeled_ratio: float = 0.01,
     y = np.asarray(y).astype(np.int64)
     if X.ndim != 2 or len(X) != len(y):
         raise ValueError(f"X must be 2-D with one row per label; got X {X.shape} and y {y.shape}.")
+    n_features = X.shape[1]
     X, kept = drop_constant_features(X)
     train, test, val = split_indices(y, random_state)
     scaler = MinMaxScaler().fit(X[train])
     y_train = y[train]
+    X_test, y_test = scaler.transform(X[test]), y[test]
+    if test_anomalies is not None:
+        unseen = np.asarray(test_anomalies, dtype=np.float64)
+        if unseen.ndim != 2 or unseen.shape[1] != n_features or len(unseen) < 3:
+            raise ValueError(f"test_anomalies must be 2-D with {n_features} columns and at least 3 rows; "
+                             f"got shape {unseen.shape}.")
+        _, unseen_test, _ = _split_class(np.arange(len(unseen)), random_state)
+        normal = y_test == 0
+        X_test = np.vstack([X_test[normal], scaler.transform(unseen[unseen_test][:, kept])])
+        y_test = np.r_[y_test[normal], np.ones(len(unseen_test), dtype=np.int64)]
     return Split(X_train=scaler.transform(X[train]), y_train_true=y_train,
                  y_train_semi=semi_labels(y_train, labeled_ratio),
-                 X_test=scaler.transform(X[test]), y_test=y[test],
+                 X_test=X_test, y_test=y_test,
                  X_val=scaler.transform(X[val]), y_val=y[val], kept_features=kept)
 
 

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 METRIC_NAMES = {"auc_pr": "AUC-PR", "auc_roc": "AUC-ROC", "ap": "Average precision"}
 _ENV_KEYS = ("host", "platform", "processor", "cpu_count", "python", "gpu")
 _COLUMNS = ["dataset", "model", "seed", "status", "auc_pr", "ap", "auc_roc", "fit_time", "score_time",
-            "n_train", "n_labeled", "n_test", "n_features", "labeled_ratio", "max_train", "device",
-            "threads", "n_jobs", "backend", "error_type", "error", "params", "warnings", *_ENV_KEYS,
+            "n_train", "n_labeled", "n_test", "n_features", "n_prototypes", "labeled_ratio", "max_train",
+            "device", "threads", "n_jobs", "backend", "error_type", "error", "params", "warnings", *_ENV_KEYS,
             "versions"]
 
 
@@ -67,7 +67,8 @@ def aggregate(df: pd.DataFrame, column: str) -> pd.DataFrame:
                          "n_ok": grouped["ok"].sum(), "n_runs": grouped.size()})
 
 
-def _markdown(table: pd.DataFrame, index_name: str) -> str:
+def markdown_table(table: pd.DataFrame, index_name: str) -> str:
+    """A DataFrame as a GitHub Markdown table, its index as the first column named ``index_name``."""
     header = [index_name, *map(str, table.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join([str(idx), *map(str, row)]) + " |" for idx, row in table.iterrows()]
@@ -112,7 +113,7 @@ def metric_table(df: pd.DataFrame, column: str = "auc_pr", *, digits: int = 3, w
         cells.loc["Average"] = [f"{v:.{digits}f}" + ("" if c else " †") if pd.notna(v) else "—"
                                 for v, c in zip(avg, complete)]
         means.loc["Average"] = avg.where(complete) if complete.any() else avg
-    return _markdown(_bold_best(cells, means, higher_is_better), "data set")
+    return markdown_table(_bold_best(cells, means, higher_is_better), "data set")
 
 
 def wilcoxon_table(df: pd.DataFrame, reference: str = "MNP", column: str = "auc_pr") -> pd.DataFrame:
@@ -147,7 +148,7 @@ def _wilcoxon_markdown(df: pd.DataFrame, reference: str) -> str:
     note = (f"{reference}'s mean AUC-PR per data set paired with each peer's; two-sided; n/a with fewer "
             "than 2 paired data sets or no difference. With n data sets the smallest possible p is "
             "2 / 2^n (p < 0.05 needs at least 6).")
-    return note + "\n\n" + _markdown(table.set_index("peer"), "peer vs " + reference)
+    return note + "\n\n" + markdown_table(table.set_index("peer"), "peer vs " + reference)
 
 
 def _failures_markdown(df: pd.DataFrame) -> str:
@@ -157,14 +158,14 @@ def _failures_markdown(df: pd.DataFrame) -> str:
     rows = failed[["dataset", "model", "seed", "error_type", "error"]].assign(
         error=failed["error"].astype(str).str.replace(r"\s+", " ", regex=True).str.slice(0, 200)
         .str.replace("|", "\\|", regex=False))
-    return _markdown(rows.set_index("dataset"), "data set")
+    return markdown_table(rows.set_index("dataset"), "data set")
 
 
 def _environment_markdown(df: pd.DataFrame) -> str:
     keys = [k for k in ("host", "processor", "cpu_count", "gpu", "python", "versions", "device",
                         "threads", "n_jobs", "backend") if k in df.columns]
     env = df[keys].dropna(axis=1, how="all").astype(object).fillna("—").astype(str).drop_duplicates()
-    return _markdown(env.set_index(env.columns[0]), env.columns[0])
+    return markdown_table(env.set_index(env.columns[0]), env.columns[0])
 
 
 def _settings_line(df: pd.DataFrame) -> str:

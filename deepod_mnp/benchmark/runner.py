@@ -248,7 +248,8 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
         "fit_time": None, "score_time": None, "n_train": int(len(data["X_train"])),
         "n_labeled": int(np.sum(data["y_train_semi"])), "n_test": int(len(data["X_test"])),
         "n_features": int(data["X_train"].shape[1]), "device": device, "threads": threads,
-        "params": params or {}, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "params": params or {}, "n_prototypes": None,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(device), "warnings": [], "error": None, "error_type": None}
     with limited_threads(threads), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -262,6 +263,7 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
             scores = detector.decision_function(data["X_test"])
             record["score_time"] = time.perf_counter() - start
             record.update(evaluate(data["y_test"], scores))
+            record["n_prototypes"] = getattr(detector, "n_prototypes_", None)
         except Exception as exc:  # noqa: BLE001 - a crashing detector is a result, not the end of the run
             record.update(_failure(exc))
     record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:10]
@@ -274,11 +276,45 @@ def job_data(split: Split) -> dict[str, np.ndarray]:
             "X_test": split.X_test, "y_test": split.y_test}
 
 
+def _stored_settings(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record.get(key) for key in ("labeled_ratio", "max_train", "params")}
+
+
+def reuse_jobs(sources: Sequence[str | os.PathLike], jobs: Sequence[Job], config: BenchmarkConfig,
+               out_dir: str | os.PathLike) -> int:
+    """Copy into ``out_dir`` the successful records of ``jobs`` that another run already made.
+
+    A record is reused only when its job (data set, model, seed) and its
+    settings (labeled ratio, ``max_train``, parameters) are those ``config``
+    would run, so the result is the one a fresh run would store, up to timing.
+
+    Returns
+    -------
+    int
+        Number of records copied.
+    """
+    copied = 0
+    for job in jobs:
+        target = job_path(out_dir, job)
+        if target.exists():
+            continue
+        for source in sources:
+            path = job_path(source, job)
+            if not path.exists():
+                continue
+            record = read_job(path)
+            if record.get("status") == "ok" and _stored_settings(record) == config.settings(job.model):
+                _write_json(target, {**record, "reused_from": str(source)})
+                copied += 1
+                break
+    return copied
+
+
 def _is_done(path: Path, config: BenchmarkConfig, job: Job) -> bool:
     if not path.exists():
         return False
     record = read_job(path)
-    stored = {key: record.get(key) for key in ("labeled_ratio", "max_train", "params")}
+    stored = _stored_settings(record)
     if stored != config.settings(job.model):
         raise ValueError(f"{path} was run with {stored}, not {config.settings(job.model)}; "
                          "use another output directory for other settings.")
@@ -313,7 +349,8 @@ def _execute(calls: list[tuple[Job, dict[str, np.ndarray], dict[str, Any]]],
 
 
 def _dataset_split(dataset: Dataset, config: BenchmarkConfig) -> Split:
-    split = make_split(dataset.X, dataset.y, labeled_ratio=config.labeled_ratio)
+    split = make_split(dataset.X, dataset.y, labeled_ratio=config.labeled_ratio,
+                       test_anomalies=dataset.test_anomalies)
     return subsample_train(split, config.max_train)
 
 
@@ -326,7 +363,8 @@ def _store(record: dict[str, Any], config: BenchmarkConfig, out_dir: str | os.Pa
 
 
 def run_benchmark(datasets: Sequence[Dataset], config: BenchmarkConfig, out_dir: str | os.PathLike,
-                  *, progress: bool = True) -> pd.DataFrame:
+                  *, progress: bool = True, reuse: Sequence[str | os.PathLike] = (),
+                  desc: str = "jobs") -> pd.DataFrame:
     """Run every missing (data set, model, seed) job and return the results of all requested jobs.
 
     Parameters
@@ -339,6 +377,11 @@ def run_benchmark(datasets: Sequence[Dataset], config: BenchmarkConfig, out_dir:
         Output directory; job records go to ``out_dir/jobs``.
     progress : bool, default=True
         Show a tqdm progress bar over the jobs.
+    reuse : sequence of path-like
+        Output directories of earlier runs whose matching records are copied
+        instead of rerun (see :func:`reuse_jobs`).
+    desc : str
+        Label of the progress bar.
 
     Returns
     -------
@@ -349,11 +392,14 @@ def run_benchmark(datasets: Sequence[Dataset], config: BenchmarkConfig, out_dir:
     if len(set(names)) != len(names):
         raise ValueError(f"Data set names must be unique; got {names}.")
     jobs = {d.name: [Job(d.name, m, s) for m in config.models for s in config.seeds] for d in datasets}
+    if reuse:
+        n_reused = reuse_jobs(reuse, [j for js in jobs.values() for j in js], config, out_dir)
+        logger.info("Reused %d record(s) from %s.", n_reused, ", ".join(map(str, reuse)))
     pending = {name: [j for j in js if not _is_done(job_path(out_dir, j), config, j)]
                for name, js in jobs.items()}
     n_pending = sum(map(len, pending.values()))
     logger.info("%d job(s) to run, %d already done.", n_pending, sum(map(len, jobs.values())) - n_pending)
-    with tqdm(total=n_pending, desc="jobs", unit="job", disable=not progress) as bar:
+    with tqdm(total=n_pending, desc=desc, unit="job", disable=not progress) as bar:
         for dataset in datasets:
             if not pending[dataset.name]:
                 continue
