@@ -15,12 +15,11 @@ import sys
 
 import pandas as pd
 
+from deepod_mnp.benchmark.paper import NO_VALIDATION_BEST as NO_VAL_BEST
+from deepod_mnp.benchmark.paper import TABLE2
 from deepod_mnp.benchmark.report import aggregate, load_records, results_frame
 
-# BENCHMARK.md: the paper's Table 2 (MNP, 1% labeled) and the authors' code without
-# validation labels (best test AUC-PR over epochs 10..200, mean of seeds 42-44).
-PAPER_MNP = {"bank": 0.286, "gamma": 0.780, "pendigits": 0.856, "backdoor": 0.870, "vehicle_insurance": 0.106}
-NO_VAL_BEST = {"pendigits": 0.832, "gamma": 0.721, "bank": 0.202, "backdoor": 0.687}
+PAPER_MNP = {name: row["MNP"] for name, row in TABLE2.items()}
 DEEPOD_PEERS = ["DevNet", "RoSAS", "PReNet", "DeepSAD", "FeaWAD", "DeepIsolationForest", "DeepSVDD"]
 
 

@@ -23,9 +23,11 @@ TINY = {"MNP": {"epochs": 1, "pretrain_epochs": 1, "epoch_steps": 6, "n_ensemble
 def blobs(n_normal: int = 300, n_anomaly: int = 30, seed: int = 0) -> Dataset:
     """Two normal modes and one anomaly cluster in 4-D (synthetic: for mechanics only)."""
     rng = np.random.default_rng(seed)
-    normal = np.vstack([rng.normal(0, 0.3, (n_normal // 2, 4)), rng.normal(3, 0.3, (n_normal - n_normal // 2, 4))])
+    half = n_normal // 2
+    normal = np.vstack([rng.normal(0, 0.3, (half, 4)), rng.normal(3, 0.3, (n_normal - half, 4))])
     anomaly = rng.normal(-3, 0.3, (n_anomaly, 4))
-    return Dataset("blobs", np.vstack([normal, anomaly]), np.r_[np.zeros(n_normal), np.ones(n_anomaly)].astype(int))
+    y = np.r_[np.zeros(n_normal), np.ones(n_anomaly)].astype(int)
+    return Dataset("blobs", np.vstack([normal, anomaly]), y)
 
 
 def config(**kw) -> BenchmarkConfig:
@@ -33,7 +35,7 @@ def config(**kw) -> BenchmarkConfig:
                               "model_params": TINY, **kw})
 
 
-# --- the unseen-type split ---------------------------------------------------------------------------------
+# --- the unseen-type split ---
 
 def test_unseen_anomalies_replace_the_test_anomalies():
     data = blobs()
@@ -63,7 +65,8 @@ def write_unsw_like(path, rng) -> None:
     cats = ["Normal"] * 60 + ["DoS"] * 12 + ["Reconnaissance"] * 10 + ["Analysis"] * 8 + ["Backdoor"] * 6 + \
         ["Exploits"] * 5
     df = pd.DataFrame({"id": np.arange(len(cats)), "dur": rng.random(len(cats)),
-                       "proto": rng.choice(["tcp", "udp"], len(cats)), "service": rng.choice(["-", "dns"], len(cats)),
+                       "proto": rng.choice(["tcp", "udp"], len(cats)),
+                       "service": rng.choice(["-", "dns"], len(cats)),
                        "state": rng.choice(["FIN", "INT", "CON"], len(cats)), "attack_cat": cats,
                        "label": [int(c != "Normal") for c in cats]})
     df.to_csv(path, index=False, encoding="utf-8-sig")
@@ -76,14 +79,14 @@ def test_unseen_pairs_from_a_unsw_like_csv(tmp_path):
     assert len(pairs) == 12 and len({p.name for p in pairs}) == 12
     by_name = {p.name: p for p in pairs}
     pair = by_name["Analysis->Backdoor"]
-    assert pair.X.shape == (68, 1 + 2 + 2 + 3)  # dur + one-hot proto, service, state; id/label dropped
+    assert pair.X.shape == (68, 1 + 2 + 2 + 3)  # dur, one-hot proto/service/state; id, label dropped
     assert pair.y.sum() == 8 and len(pair.test_anomalies) == 6
     assert {p.X.shape[1] for p in pairs} == {8}  # one encoding for every pair
     with pytest.raises(ValueError, match="missing"):
         load_unseen_pairs(tmp_path, types=["DoS", "Worms"], path="unsw.csv")
 
 
-# --- settings ------------------------------------------------------------------------------------------------
+# --- settings ---
 
 def test_ablation_switches_are_mnp_parameters():
     settings = ex.ablation_settings()
@@ -112,7 +115,7 @@ def test_contamination_falls_as_more_anomalies_are_labeled():
         assert ex.contamination(data, ratio) == pytest.approx(expected)
 
 
-# --- running and reporting ----------------------------------------------------------------------------------
+# --- running and reporting ---
 
 @pytest.fixture(scope="module")
 def prototypes_run(tmp_path_factory):
@@ -146,8 +149,9 @@ def test_ablation_report_tests_each_variant_against_the_full_model():
     for d, base in enumerate([0.5, 0.6, 0.7, 0.8]):
         for seed in (1, 2):
             for setting, drop in (("full", 0.0), ("no_weights", 0.1), ("no_recon_loss", 0.0)):
-                rows.append({"dataset": f"d{d}", "seed": seed, "model": "MNP", "status": "ok", "setting": setting,
-                             "label": setting, "auc_pr": base - drop + 0.01 * seed * (setting == "no_recon_loss")})
+                rows.append({"dataset": f"d{d}", "seed": seed, "model": "MNP", "status": "ok",
+                             "setting": setting, "label": setting,
+                             "auc_pr": base - drop + 0.01 * seed * (setting == "no_recon_loss")})
     df = pd.DataFrame(rows).astype({"setting": pd.CategoricalDtype(["full", "no_weights", "no_recon_loss"])})
     table = ex.ablation_table(df)
     assert table.loc["no_weights", "average AUC-PR"] == pytest.approx(0.55)
@@ -173,8 +177,8 @@ def test_experiment_cli_runs_and_resumes(tmp_path):
     data = blobs()
     np.savez(tmp_path / "blobs.npz", X=data.X, y=data.y)
     args = ["experiment", "ratio", "--data", str(tmp_path / "blobs.npz"), "--models", "MNP,IForest",
-            "--ratios", "0.05,0.5", "--runs", "1", "--out", str(tmp_path / "out"), "--params", json.dumps(TINY),
-            "--device", "cpu", "--no-progress"]
+            "--ratios", "0.05,0.5", "--runs", "1", "--out", str(tmp_path / "out"),
+            "--params", json.dumps(TINY), "--device", "cpu", "--no-progress"]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(args) == 0

@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,10 +39,19 @@ from scipy import stats
 
 from deepod_mnp.benchmark import paper
 from deepod_mnp.benchmark.protocol import make_split, subsample_train
-from deepod_mnp.benchmark.report import aggregate, markdown_table, metric_table, wilcoxon_table
+from deepod_mnp.benchmark.report import (
+    aggregate,
+    comparison_figure,
+    markdown_table,
+    metric_table,
+    wilcoxon_table,
+)
 from deepod_mnp.benchmark.runner import BenchmarkConfig, environment, run_benchmark
 from deepod_mnp.data import Dataset
 from deepod_mnp.registry import DETECTORS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +126,7 @@ class Experiment:
     models: tuple[str, ...]
     datasets: tuple[str, ...]
     summary: Callable[[pd.DataFrame], str]
-    plot: Callable[[pd.DataFrame, Path], None]
+    plot: Callable[[pd.DataFrame], Figure | None]
     description: str
 
 
@@ -188,7 +197,9 @@ def write_experiment(df: pd.DataFrame, experiment: str | Experiment, out_dir: st
     summary = out / "summary.md"
     summary.write_text(f"# Experiment: {exp.name}\n\n{exp.description}\n\n{_settings_text(df)}\n\n"
                        + exp.summary(df) + "\n", encoding="utf-8")
-    exp.plot(df, out / f"{exp.name}.png")
+    fig = exp.plot(df)
+    if fig is not None:
+        fig.savefig(out / f"{exp.name}.png", dpi=110)
     return summary
 
 
@@ -241,7 +252,7 @@ def _figure(n_panels: int, width: float = 4.0, height: float = 3.2):
     return fig, axes[:n_panels]
 
 
-# --- ratio (Fig. 3) -----------------------------------------------------------------------------------------
+# --- ratio (Fig. 3) ---
 
 def ratio_summary(df: pd.DataFrame) -> str:
     means = _mean_table(df, ["dataset", "labeled_ratio"], "model")
@@ -263,7 +274,7 @@ def ratio_summary(df: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def ratio_plot(df: pd.DataFrame, path: Path) -> None:
+def ratio_plot(df: pd.DataFrame) -> Figure:
     means = _mean_table(df, ["dataset", "labeled_ratio"], "model")
     panels = [*dict.fromkeys(means.index.get_level_values("dataset")), "average"]
     fig, axes = _figure(len(panels))
@@ -279,10 +290,10 @@ def ratio_plot(df: pd.DataFrame, path: Path) -> None:
         ax.set_title("mean over data sets" if name == "average" else str(name))
     axes[0].legend(fontsize="small")
     fig.suptitle("AUC-PR against the labeled-anomaly ratio (fewer labels = more unlabeled contamination)")
-    fig.savefig(path, dpi=110)
+    return fig
 
 
-# --- ablation (Table 4) -------------------------------------------------------------------------------------
+# --- ablation (Table 4) ---
 
 def ablation_table(df: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
     """Average AUC-PR per ablation and paired two-sided Wilcoxon tests against ``reference``.
@@ -327,7 +338,7 @@ def ablation_summary(df: pd.DataFrame) -> str:
         "## Per data set (mean AUC-PR over seeds)", "", markdown_table(_fmt(per_set), "data set")])
 
 
-def ablation_plot(df: pd.DataFrame, path: Path) -> None:
+def ablation_plot(df: pd.DataFrame) -> Figure:
     table = ablation_table(df)
     labels = dict(zip(df["setting"], df["label"]))
     fig, (ax,) = _figure(1, width=8.0, height=4.0)
@@ -339,10 +350,10 @@ def ablation_plot(df: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("MNP variant")
     ax.set_title("Ablation: average AUC-PR with one component removed")
     ax.legend(fontsize="small")
-    fig.savefig(path, dpi=110)
+    return fig
 
 
-# --- prototypes (Fig. 4) ------------------------------------------------------------------------------------
+# --- prototypes (Fig. 4) ---
 
 def _k_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Mean and std AUC-PR per fixed k (rows) and data set (columns), and the 'auto' row pair."""
@@ -372,7 +383,7 @@ def prototypes_summary(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def prototypes_plot(df: pd.DataFrame, path: Path) -> None:
+def prototypes_plot(df: pd.DataFrame) -> Figure:
     mean, std, auto = _k_tables(df)
     fig, axes = _figure(len(mean.columns))
     for ax, name in zip(axes, mean.columns):
@@ -387,10 +398,10 @@ def prototypes_plot(df: pd.DataFrame, path: Path) -> None:
         ax.set_title(str(name))
         ax.legend(fontsize="small")
     fig.suptitle("Sensitivity to the number of normal prototypes")
-    fig.savefig(path, dpi=110)
+    return fig
 
 
-# --- unseen (Table 3) ---------------------------------------------------------------------------------------
+# --- unseen (Table 3) ---
 
 def unseen_summary(df: pd.DataFrame) -> str:
     ours = aggregate(df, "auc_pr")["mean"].unstack("model")
@@ -412,10 +423,12 @@ def unseen_summary(df: pd.DataFrame) -> str:
         markdown_table(_fmt(test, 4), "peer")])
 
 
-def unseen_plot(df: pd.DataFrame, path: Path) -> None:
-    from deepod_mnp.benchmark.report import plot_comparison
-
-    plot_comparison(df, path)
+def unseen_plot(df: pd.DataFrame) -> Figure | None:
+    fig = comparison_figure(df, "auc_pr")
+    if fig is not None:
+        fig.axes[0].set_xlabel("seen -> unseen attack type")
+        fig.axes[0].set_title("Unseen anomaly types (UNSW-NB15): test AUC-PR per pair")
+    return fig
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [

@@ -13,13 +13,16 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from deepod_mnp.registry import DETECTORS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -199,11 +202,10 @@ def summary_markdown(df: pd.DataFrame, reference: str = "MNP") -> str:
     return "\n".join(parts)
 
 
-def plot_comparison(df: pd.DataFrame, path: str | os.PathLike, column: str = "auc_pr") -> Path | None:
+def comparison_figure(df: pd.DataFrame, column: str = "auc_pr") -> Figure | None:
     """Grouped bar chart of mean ``column`` per data set and model, with std error bars.
 
-    Uses matplotlib's Agg canvas directly (no pyplot state); returns None when
-    no run succeeded.
+    Uses matplotlib's Agg canvas directly (no pyplot state); None when no run succeeded.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -211,7 +213,6 @@ def plot_comparison(df: pd.DataFrame, path: str | os.PathLike, column: str = "au
     stats_ = aggregate(df, column)
     means, stds = stats_["mean"].unstack("model"), stats_["std"].unstack("model")
     if means.isna().all().all():
-        logger.warning("No successful run: %s not written.", path)
         return None
     n_data, n_models = means.shape
     width = 0.8 / n_models
@@ -228,6 +229,15 @@ def plot_comparison(df: pd.DataFrame, path: str | os.PathLike, column: str = "au
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Test {METRIC_NAMES.get(column, column)} per data set and model")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_comparison(df: pd.DataFrame, path: str | os.PathLike, column: str = "auc_pr") -> Path | None:
+    """Save :func:`comparison_figure` to ``path``; None (nothing written) when no run succeeded."""
+    fig = comparison_figure(df, column)
+    if fig is None:
+        logger.warning("No successful run: %s not written.", path)
+        return None
     fig.savefig(path, dpi=120)
     return Path(path)
 

@@ -1,0 +1,70 @@
+"""Each AnoOnly detector beside its base method: the tables of BENCHMARKS.md's AnoOnly section.
+
+Usage::
+
+    python scripts/anoonly_table.py results/anoonly   # a directory written by `deepod-mnp bench`
+
+Prints Markdown: per data set, the base method's and its AnoOnly variant's mean
+AUC-ROC and AUC-PR over seeds and the change; averages over the tabular data
+sets and over the image/text embedding sets (the kind of data the AnoOnly
+paper's claims are about); and a paired Wilcoxon signed-rank test per group.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from deepod_mnp.benchmark.report import aggregate, load_records, markdown_table, results_frame
+
+PAIRS = (("DevNet", "DevNetAnoOnly"), ("DeepSAD", "DeepSADAnoOnly"))
+# ADBench embedding sets (CV: CIFAR10, SVHN, MVTec-AD; NLP: 20news); every other data set is tabular.
+EMBEDDINGS = ("20news_3", "CIFAR10_0", "MVTec-AD_hazelnut", "SVHN_0")
+# The AnoOnly paper's averages over ADBench's CV and NLP sets (AUC-ROC, %), quoted in issue #5.
+PAPER_ROC = {"DeepSAD": (65.4, 85.0), "DevNet": (84.4, 85.2)}
+
+
+def _p_value(base: pd.Series, variant: pd.Series) -> str:
+    diff = (variant - base).dropna()
+    if len(diff) < 2 or not np.any(diff != 0):
+        return "n/a"
+    return f"{stats.wilcoxon(diff).pvalue:.3f}"
+
+
+def tables(out_dir: str) -> str:
+    df = results_frame(load_records(out_dir))
+    means = {m: aggregate(df, m)["mean"].unstack("model") for m in ("auc_roc", "auc_pr")}
+    runs = aggregate(df, "auc_pr")["n_ok"].unstack("model")
+    group = pd.Series(["embeddings" if d in EMBEDDINGS else "tabular" for d in means["auc_pr"].index],
+                      index=means["auc_pr"].index)
+    parts = [f"Seeds per cell: {int(runs.min().min())} to {int(runs.max().max())}.", ""]
+    for metric, name in (("auc_roc", "AUC-ROC"), ("auc_pr", "AUC-PR")):
+        table = pd.DataFrame(index=means[metric].index)
+        for base, variant in PAIRS:
+            table[base] = means[metric][base]
+            table[variant] = means[metric][variant]
+            table[f"change ({base})"] = table[variant] - table[base]
+        rows = {f"average, {g}": table[group == g].mean() for g in ("tabular", "embeddings")}
+        full = pd.concat([table, pd.DataFrame(rows).T])
+        shown = full.map(lambda v: "—" if pd.isna(v) else f"{v:.3f}")
+        for base, _ in PAIRS:
+            change = full[f"change ({base})"]
+            shown[f"change ({base})"] = change.map(lambda v: "—" if pd.isna(v) else f"{v:+.3f}")
+        parts += [f"### {name}", "", markdown_table(shown, "data set"), ""]
+        tests = []
+        for base, variant in PAIRS:
+            for g in ("tabular", "embeddings"):
+                part = table[group == g]
+                tests.append(f"{variant} vs {base}, {g}: p = {_p_value(part[base], part[variant])} "
+                             f"(better on {int((part[variant] > part[base]).sum())} of {len(part)})")
+        parts += ["Paired two-sided Wilcoxon signed-rank test over per-data-set means: "
+                  + "; ".join(tests) + ".", ""]
+    paper = "; ".join(f"{b} {a:.1f} -> {v:.1f}" for b, (a, v) in PAPER_ROC.items())
+    parts += [f"AnoOnly paper, ADBench CV+NLP averages (AUC-ROC, %): {paper}.", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(tables(sys.argv[1] if len(sys.argv) > 1 else "results/anoonly"))
