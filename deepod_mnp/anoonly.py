@@ -40,6 +40,9 @@ from deepod_mnp.sampling import MixedBatchLoader
 
 logger = logging.getLogger(__name__)
 
+#: ``loss_on`` values: AnoOnly's anomaly-only loss, or the base method's whole loss (the control).
+LOSS_ON = ("anomalies", "all")
+
 #: Activations of ``torch.nn`` that DeepOD documents for its MLPs (others in ``torch.nn`` work too).
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 
@@ -109,7 +112,7 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
     def __init__(self, *, epochs: int, epoch_steps: int, batch_size: int, anomaly_batch_size: int,
                  lr: float, weight_decay: float, hidden_dims: Any, act: str, bias: bool,
                  inference_batch_size: int, contamination: float, device: str, verbose: int,
-                 random_state: int | None) -> None:
+                 random_state: int | None, loss_on: str = "anomalies") -> None:
         self.epochs = epochs
         self.epoch_steps = epoch_steps
         self.batch_size = batch_size
@@ -124,6 +127,7 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
+        self.loss_on = loss_on
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> list[int]:
@@ -133,6 +137,8 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         val.check_interval(self.lr, "lr", 0, low_inclusive=False)
         val.check_interval(self.weight_decay, "weight_decay", 0)
         val.check_interval(self.contamination, "contamination", 0, 0.5, low_inclusive=False)
+        if self.loss_on not in LOSS_ON:
+            raise ValueError(f"loss_on must be one of {LOSS_ON}, got {self.loss_on!r}.")
         act_cls = getattr(torch.nn.modules.activation, str(self.act), None)
         if not (isinstance(self.act, str) and isinstance(act_cls, type)
                 and issubclass(act_cls, torch.nn.Module)):
@@ -219,6 +225,8 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         """
         x_u, x_a = batch_x
         out = net(torch.cat([x_u, x_a]))
+        if self.loss_on == "all":  # the control: the base method's whole loss on the same batches
+            return self._full_loss(out, len(x_u), criterion)
         return self._anomaly_loss(out[len(x_u):], criterion)
 
     def _training(self) -> None:
@@ -289,6 +297,9 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
     def _anomaly_loss(self, out_a: torch.Tensor, criterion: Any) -> torch.Tensor:
         raise NotImplementedError
 
+    def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: Any) -> torch.Tensor:
+        raise NotImplementedError
+
 
 _COMMON_PARAMS = """
     epochs : int, default=50
@@ -325,7 +336,11 @@ _COMMON_PARAMS = """
         ``logging.getLogger('deepod_mnp.anoonly')`` at DEBUG level.
     random_state : int or None, default=42
         Seed of every random choice, drawn in ``fit`` without touching the
-        global RNGs; the same seed gives the same scores on CPU."""
+        global RNGs; the same seed gives the same scores on CPU.
+    loss_on : {'anomalies', 'all'}, default='anomalies'
+        ``'anomalies'`` is AnoOnly. ``'all'`` is its control: the base method's
+        whole loss (unlabeled term included) on the same network, batches and
+        budget, which isolates what the anomaly-only loss itself does."""
 
 _COMMON_ATTRIBUTES = """
     n_features_in_ : int
@@ -400,12 +415,12 @@ class DevNetAnoOnly(_AnoOnlyBase):
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
                  margin: float = 5.0, l: int = 5000, inference_batch_size: int = 65536,  # noqa: E741
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42) -> None:
+                 random_state: int | None = 42, loss_on: str = "anomalies") -> None:
         super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
                          anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
                          hidden_dims=hidden_dims, act=act, bias=bias,
                          inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state)
+                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
         self.margin = margin
         self.l = l
 
@@ -427,6 +442,11 @@ class DevNetAnoOnly(_AnoOnlyBase):
     def _anomaly_loss(self, out_a: torch.Tensor, criterion: DevLoss) -> torch.Tensor:
         # DevLoss with y = 1: only its anomaly term max(0, margin - dev) remains.
         return criterion(torch.ones_like(out_a), out_a)
+
+    def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: DevLoss) -> torch.Tensor:
+        y = torch.ones_like(out)
+        y[:n_unlabeled] = 0  # DevNet's inlier term |dev| on the unlabeled rows
+        return criterion(y, out)
 
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -496,12 +516,12 @@ class DeepSADAnoOnly(_AnoOnlyBase):
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
                  rep_dim: int = 128, eta: float = 1.0, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42) -> None:
+                 random_state: int | None = 42, loss_on: str = "anomalies") -> None:
         super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
                          anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
                          hidden_dims=hidden_dims, act=act, bias=bias,
                          inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state)
+                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
         self.rep_dim = rep_dim
         self.eta = eta
 
@@ -534,6 +554,11 @@ class DeepSADAnoOnly(_AnoOnlyBase):
         # DSADLoss with semi-target -1 on every row: only eta * (dist + eps) ** -1 remains.
         targets = torch.full((len(out_a),), -1, dtype=torch.long, device=out_a.device)
         return criterion(out_a, targets)
+
+    def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: DSADLoss) -> torch.Tensor:
+        targets = torch.full((len(out),), -1, dtype=torch.long, device=out.device)
+        targets[:n_unlabeled] = 0  # Deep SAD's distance term on the unlabeled rows
+        return criterion(out, targets)
 
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: DSADLoss) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,7 +23,8 @@ class DetectorSpec:
     has_device : bool
         Whether the class takes DeepOD's ``device`` and ``verbose`` parameters.
     defaults : dict
-        Parameters that differ from the class's own defaults (none for peers).
+        Parameters that differ from the class's own defaults (none for peers;
+        ``loss_on='all'`` for the AnoOnly controls ``DevNetBN`` and ``DeepSADBN``).
     """
 
     name: str
@@ -42,6 +43,9 @@ DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
     DetectorSpec("MNP", "deepod_mnp.detector", "MNP"),
     DetectorSpec("DevNetAnoOnly", "deepod_mnp.anoonly", "DevNetAnoOnly"),
     DetectorSpec("DeepSADAnoOnly", "deepod_mnp.anoonly", "DeepSADAnoOnly"),
+    # AnoOnly's controls: the same network, batches and budget with the base method's whole loss
+    DetectorSpec("DevNetBN", "deepod_mnp.anoonly", "DevNetAnoOnly", defaults={"loss_on": "all"}),
+    DetectorSpec("DeepSADBN", "deepod_mnp.anoonly", "DeepSADAnoOnly", defaults={"loss_on": "all"}),
     DetectorSpec("DevNet", _TAB, "DevNet"),
     DetectorSpec("RoSAS", _TAB, "RoSAS"),
     DetectorSpec("PReNet", _TAB, "PReNet"),

@@ -140,6 +140,33 @@ def test_unlabeled_rows_reach_the_loss_only_through_batch_norm(fitted, data):
     assert torch.count_nonzero(g_a) > 0
 
 
+def test_control_loss_on_all_trains_on_unlabeled_rows_too(fitted, data):
+    """``loss_on='all'`` is the base method's whole loss: the unlabeled rows get a direct gradient."""
+    x_u, x_a = mixed_batch(data)
+    control = clone(fitted).set_params(loss_on="all")
+    control.criterion = fitted.criterion
+    g_u, g_a = input_grads(control, fresh_net(fitted).eval(), x_u, x_a)
+    assert torch.count_nonzero(g_u) > 0 and torch.count_nonzero(g_a) > 0
+    # on the anomalies alone both losses agree; the control adds the unlabeled term
+    out = fresh_net(fitted).eval()(torch.cat([x_u, x_a])).detach()
+    n_u = len(x_u)
+    anomaly_only = fitted._anomaly_loss(out[n_u:], fitted.criterion)
+    unlabeled_only = control._full_loss(out[:n_u], n_u, fitted.criterion)
+    whole = control._full_loss(out, n_u, fitted.criterion)
+    if isinstance(fitted, DevNetAnoOnly):  # DevLoss draws its Gaussian reference at random: compare loosely
+        assert float(whole) == pytest.approx((n_u * float(unlabeled_only) + len(x_a) * float(anomaly_only))
+                                             / len(out), rel=0.05)
+    else:
+        assert float(whole) == pytest.approx((n_u * float(unlabeled_only) + len(x_a) * float(anomaly_only))
+                                             / len(out), rel=1e-5)
+
+
+def test_loss_on_is_checked(data):
+    X, y, *_ = data
+    with pytest.raises(ValueError, match="loss_on"):
+        DevNetAnoOnly(**{**FAST, "loss_on": "unlabeled"}).fit(X, y)
+
+
 def test_batch_norm_placement():
     dev = DevNetAnoOnly(hidden_dims="16,8")._build_net(5, [16, 8])
     assert isinstance(dev.bn, torch.nn.BatchNorm1d) and dev.bn.num_features == 8

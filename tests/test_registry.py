@@ -56,6 +56,10 @@ def test_make_detector_names_and_kinds():
     assert DETECTORS["MNP"].supervision == "weak"
     assert DETECTORS["IForest"].supervision == "unsupervised"
     assert make_detector("mnp") is not make_detector("mnp")  # a new, unfitted detector each time
+    # AnoOnly's controls are the AnoOnly classes with the base method's whole loss
+    assert make_detector("DevNetBN").loss_on == "all"
+    assert make_detector("DevNetAnoOnly").loss_on == "anomalies"
+    assert make_detector("DeepSADBN", loss_on="anomalies").loss_on == "anomalies"  # overrides win
 
 
 def test_unknown_name_lists_the_choices():
