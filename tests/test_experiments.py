@@ -160,6 +160,8 @@ def test_ablation_report_tests_each_variant_against_the_full_model():
     assert table.loc["no_weights", "p (runs)"] == pytest.approx(0.0078125)  # 8 pairs, all lower: 2 / 2^8
     assert table.loc["no_recon_loss", "wins/losses vs full"] == "4/0"
     assert np.isnan(table.loc["full", "p (data sets)"])
+    summary = ex.ablation_summary(df)
+    assert "| no_weights | 0.550 | 0.602 | 0.1250 | 0.0078 | 0/4 |" in summary  # 4 data sets: p = 2 / 2^4
 
 
 def test_reuse_copies_only_records_with_the_same_settings(tmp_path):

@@ -324,10 +324,10 @@ def ablation_table(df: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
 def ablation_summary(df: pd.DataFrame) -> str:
     table = ablation_table(df)
     labels = dict(zip(df["setting"], df["label"]))
-    shown = table.rename(index=lambda s: labels.get(s, s)).assign(
+    shown = table.assign(
         **{c: table[c].map(lambda v: "—" if pd.isna(v) else f"{v:.3f}") for c in ("average AUC-PR", "paper")},
         **{c: table[c].map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
-           for c in ("p (data sets)", "p (runs)")})
+           for c in ("p (data sets)", "p (runs)")}).rename(index=lambda s: labels.get(s, s))
     per_set = _mean_table(df[df["model"] == "MNP"], ["dataset"], "setting").rename(columns=labels)
     return "\n".join([
         "## Average AUC-PR per variant (paper: Table 4, average over its 15 data sets)", "",
@@ -348,8 +348,11 @@ def ablation_plot(df: pd.DataFrame) -> Figure:
     ax.set_xticks(x, [labels.get(s, s) for s in table.index], rotation=20, ha="right")
     ax.set_ylabel("average test AUC-PR")
     ax.set_xlabel("MNP variant")
+    if "full" in table.index:
+        ax.axhline(table.loc["full", "average AUC-PR"], color="C0", ls=":", lw=1)
+    ax.set_ylim(0, 1.3 * np.nanmax(table[["average AUC-PR", "paper"]].to_numpy()))
     ax.set_title("Ablation: average AUC-PR with one component removed")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper center", ncols=2)
     return fig
 
 
@@ -433,7 +436,8 @@ def unseen_plot(df: pd.DataFrame) -> Figure | None:
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment("ratio", ratio_settings,
-               ("MNP", "DevNet", "RoSAS", "DeepSAD", "DevNetAnoOnly", "DeepSADAnoOnly"),
+               ("MNP", "DevNet", "RoSAS", "DeepSAD", "DevNetAnoOnly", "DeepSADAnoOnly", "DevNetBN",
+                "DeepSADBN"),
                ("pendigits", "thyroid", "cardio"), ratio_summary, ratio_plot,
                "Labeled-anomaly ratio and contamination (paper Fig. 3): the labeled share of train "
                "anomalies varies; the other train anomalies stay unlabeled, so a lower ratio means more "
