@@ -199,7 +199,8 @@ def test_experiment_cli_runs_and_resumes(tmp_path):
 def test_unseen_experiment_report(tmp_path):
     write_unsw_like(tmp_path / "unsw.csv", np.random.default_rng(1))
     pairs = load_unseen_pairs(tmp_path, types=["DoS", "Backdoor"], path="unsw.csv")
-    df = ex.run_experiment("unseen", pairs, config(models=["MNP", "IForest"]), tmp_path / "out", progress=False)
+    df = ex.run_experiment("unseen", pairs, config(models=["MNP", "IForest"]), tmp_path / "out",
+                           progress=False)
     assert (df["status"] == "ok").all() and set(df["dataset"]) == {"Backdoor->DoS", "DoS->Backdoor"}
     assert (df["n_test"] == df.groupby("dataset", observed=True)["n_test"].transform("first")).all()
     summary = (tmp_path / "out" / "summary.md").read_text()
