@@ -177,7 +177,7 @@ def run_experiment(experiment: str | Experiment, datasets: Sequence[Dataset], co
                                    label=setting.label or setting.name, value=str(setting.value)))
     df = pd.concat(frames, ignore_index=True)
     df["dataset"] = pd.Categorical(df["dataset"].astype(str), categories=[d.name for d in datasets])
-    df["model"] = pd.Categorical(df["model"].astype(str), categories=frames[0]["model"].cat.categories)
+    df["model"] = pd.Categorical(df["model"].astype(str), categories=list(config.models))
     df["setting"] = pd.Categorical(df["setting"], categories=[s.name for s in settings])
     if exp.name == "ratio":
         rates = {(d.name, s.labeled_ratio): contamination(d, s.labeled_ratio, config.max_train)
@@ -209,7 +209,9 @@ def load_experiment(out_dir: str | os.PathLike) -> pd.DataFrame:
     for column in ("dataset", "setting"):
         df[column] = pd.Categorical(df[column], categories=list(dict.fromkeys(df[column])))
     seen = set(df["model"])
-    order = [m for m in DETECTORS if m in seen] + sorted(seen - set(DETECTORS))
+    exp = EXPERIMENTS.get(str(df["experiment"].iloc[0])) if "experiment" in df and len(df) else None
+    order = [m for m in (exp.models if exp else ()) if m in seen]  # the experiment's order first
+    order += [m for m in DETECTORS if m in seen and m not in order] + sorted(seen - set(DETECTORS))
     df["model"] = pd.Categorical(df["model"], categories=order)
     return df
 
