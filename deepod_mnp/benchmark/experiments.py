@@ -290,7 +290,7 @@ def ratio_plot(df: pd.DataFrame) -> Figure:
         ax.set_xlabel("labeled anomalies (% of train anomalies)")
         ax.set_ylabel("test AUC-PR (mean over seeds)")
         ax.set_title("mean over data sets" if name == "average" else str(name))
-    axes[0].legend(fontsize="small")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
     fig.suptitle("AUC-PR against the labeled-anomaly ratio (fewer labels = more unlabeled contamination)")
     return fig
 
