@@ -142,7 +142,8 @@ def wilcoxon_table(df: pd.DataFrame, reference: str = "MNP", column: str = "auc_
     return pd.DataFrame(rows)
 
 
-def _wilcoxon_markdown(df: pd.DataFrame, reference: str) -> str:
+def wilcoxon_markdown(df: pd.DataFrame, reference: str) -> str:
+    """:func:`wilcoxon_table` as Markdown, with a note on how to read it."""
     table = wilcoxon_table(df, reference)
     if table.empty:
         return f"n/a: no {reference} results to compare."
@@ -196,7 +197,7 @@ def summary_markdown(df: pd.DataFrame, reference: str = "MNP") -> str:
               "Timings are comparable only within one run: they depend on the machine, `n_jobs` and "
               "the threads per job listed below.", "",
               f"## Wilcoxon signed-rank test ({reference} vs peers, AUC-PR)", "",
-              _wilcoxon_markdown(df, reference), "",
+              wilcoxon_markdown(df, reference), "",
               "## Failed runs", "", _failures_markdown(df), "",
               "## Machine and library versions", "", _environment_markdown(df), ""]
     return "\n".join(parts)
