@@ -257,6 +257,7 @@ def _figure(n_panels: int, width: float = 4.0, height: float = 3.2):
 # --- ratio (Fig. 3) ---
 
 def ratio_summary(df: pd.DataFrame) -> str:
+    """Mean AUC-PR by labeled ratio over data sets, each model's change, and the per-data-set table."""
     means = _mean_table(df, ["dataset", "labeled_ratio"], "model")
     avg = means.groupby(level="labeled_ratio").mean()
     change = (avg.iloc[0] - avg.iloc[-1]).sort_values(ascending=False)
@@ -277,6 +278,7 @@ def ratio_summary(df: pd.DataFrame) -> str:
 
 
 def ratio_plot(df: pd.DataFrame) -> Figure:
+    """AUC-PR against the labeled ratio (log axis): one panel per data set and one for the mean."""
     means = _mean_table(df, ["dataset", "labeled_ratio"], "model")
     panels = [*dict.fromkeys(means.index.get_level_values("dataset")), "average"]
     fig, axes = _figure(len(panels))
@@ -324,6 +326,7 @@ def ablation_table(df: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
 
 
 def ablation_summary(df: pd.DataFrame) -> str:
+    """:func:`ablation_table` beside the paper's Table 4, and the per-data-set means."""
     table = ablation_table(df)
     labels = dict(zip(df["setting"], df["label"]))
     shown = table.assign(
@@ -341,6 +344,7 @@ def ablation_summary(df: pd.DataFrame) -> str:
 
 
 def ablation_plot(df: pd.DataFrame) -> Figure:
+    """Bars of each variant's average AUC-PR, ours beside the paper's."""
     table = ablation_table(df)
     labels = dict(zip(df["setting"], df["label"]))
     fig, (ax,) = _figure(1, width=8.0, height=4.0)
@@ -374,6 +378,7 @@ def _k_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
 
 
 def prototypes_summary(df: pd.DataFrame) -> str:
+    """Mean AUC-PR per k and data set, what 'auto' chose and scored, and the gain over k = 1."""
     mean, _, auto = _k_tables(df)
     best = mean.idxmax()
     lines = ["## Mean AUC-PR by number of prototypes k (columns: data sets)", "",
@@ -389,6 +394,7 @@ def prototypes_summary(df: pd.DataFrame) -> str:
 
 
 def prototypes_plot(df: pd.DataFrame) -> Figure:
+    """AUC-PR against k per data set, with the 'auto' result and its chosen k marked."""
     mean, std, auto = _k_tables(df)
     fig, axes = _figure(len(mean.columns))
     for ax, name in zip(axes, mean.columns):
@@ -409,6 +415,7 @@ def prototypes_plot(df: pd.DataFrame) -> Figure:
 # --- unseen (Table 3) ---
 
 def unseen_summary(df: pd.DataFrame) -> str:
+    """Per-pair AUC-PR beside the paper's Table 3, ours with std, and Wilcoxon tests of MNP."""
     ours = aggregate(df, "auc_pr")["mean"].unstack("model")
     published = pd.DataFrame({f"{s}->{u}": row for (s, u), row in paper.TABLE3.items()}).T
     published = published.reindex(index=ours.index,
@@ -427,6 +434,7 @@ def unseen_summary(df: pd.DataFrame) -> str:
 
 
 def unseen_plot(df: pd.DataFrame) -> Figure | None:
+    """Grouped bars of AUC-PR per (seen, unseen) pair and model."""
     fig = comparison_figure(df, "auc_pr")
     if fig is not None:
         fig.axes[0].set_xlabel("seen -> unseen attack type")
