@@ -102,8 +102,10 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
     """Fitting, sampling, training and scoring shared by the AnoOnly detectors.
 
     A subclass builds the network (:meth:`_build_net`) and the criterion
-    (:meth:`_build_criterion`), applies the anomaly-only loss to the anomalies'
-    outputs (:meth:`_anomaly_loss`) and scores one chunk (:meth:`inference_forward`).
+    (:meth:`_build_criterion`), writes the base method's loss over a batch whose
+    first rows are unlabeled (:meth:`_full_loss`) and scores one chunk
+    (:meth:`inference_forward`). AnoOnly's loss is that loss on the anomalies'
+    rows alone (:meth:`_anomaly_loss`).
     """
 
     data_type = "tabular"
@@ -295,9 +297,11 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         raise NotImplementedError
 
     def _anomaly_loss(self, out_a: torch.Tensor, criterion: Any) -> torch.Tensor:
-        raise NotImplementedError
+        """AnoOnly's loss: the base loss over labeled anomalies only (no unlabeled rows)."""
+        return self._full_loss(out_a, 0, criterion)
 
     def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: Any) -> torch.Tensor:
+        """The base method's loss over ``out``, whose first ``n_unlabeled`` rows are unlabeled."""
         raise NotImplementedError
 
 
@@ -439,13 +443,10 @@ class DevNetAnoOnly(_AnoOnlyBase):
     def _build_criterion(self, net: torch.nn.Module, x_unlabeled: torch.Tensor) -> DevLoss:
         return DevLoss(margin=self.margin, l=self.l, reduction="mean")
 
-    def _anomaly_loss(self, out_a: torch.Tensor, criterion: DevLoss) -> torch.Tensor:
-        # DevLoss with y = 1: only its anomaly term max(0, margin - dev) remains.
-        return criterion(torch.ones_like(out_a), out_a)
-
     def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: DevLoss) -> torch.Tensor:
+        # y = 1 keeps DevLoss's anomaly term max(0, margin - dev); y = 0 its inlier term |dev|
         y = torch.ones_like(out)
-        y[:n_unlabeled] = 0  # DevNet's inlier term |dev| on the unlabeled rows
+        y[:n_unlabeled] = 0
         return criterion(y, out)
 
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
@@ -550,14 +551,10 @@ class DeepSADAnoOnly(_AnoOnlyBase):
         self.center_ = c.cpu().numpy().astype(np.float64)
         return DSADLoss(c=c, eta=self.eta, reduction="mean")
 
-    def _anomaly_loss(self, out_a: torch.Tensor, criterion: DSADLoss) -> torch.Tensor:
-        # DSADLoss with semi-target -1 on every row: only eta * (dist + eps) ** -1 remains.
-        targets = torch.full((len(out_a),), -1, dtype=torch.long, device=out_a.device)
-        return criterion(out_a, targets)
-
     def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: DSADLoss) -> torch.Tensor:
+        # semi-target -1 keeps DSADLoss's eta * (dist + eps) ** -1; 0 its distance term dist
         targets = torch.full((len(out),), -1, dtype=torch.long, device=out.device)
-        targets[:n_unlabeled] = 0  # Deep SAD's distance term on the unlabeled rows
+        targets[:n_unlabeled] = 0
         return criterion(out, targets)
 
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,

@@ -45,6 +45,7 @@ from deepod_mnp.benchmark.report import (
     markdown_table,
     metric_table,
     wilcoxon_markdown,
+    write_results,
 )
 from deepod_mnp.benchmark.runner import BenchmarkConfig, environment, run_benchmark
 from deepod_mnp.data import Dataset
@@ -190,10 +191,7 @@ def run_experiment(experiment: str | Experiment, datasets: Sequence[Dataset], co
 def write_experiment(df: pd.DataFrame, experiment: str | Experiment, out_dir: str | os.PathLike) -> Path:
     """Write ``results.csv``, ``results.json``, ``summary.md`` and the figure; return the summary's path."""
     exp = EXPERIMENTS[experiment] if isinstance(experiment, str) else experiment
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "results.csv", index=False)
-    (out / "results.json").write_text(df.to_json(orient="records", indent=1), encoding="utf-8")
+    out = write_results(df, out_dir)
     summary = out / "summary.md"
     summary.write_text(f"# Experiment: {exp.name}\n\n{exp.description}\n\n{_settings_text(df)}\n\n"
                        + exp.summary(df) + "\n", encoding="utf-8")
@@ -306,8 +304,7 @@ def ablation_table(df: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
     individual (data set, seed) runs, as the paper's p-values appear to.
     """
     ok = _ok(df[df["model"] == "MNP"])
-    per_set = ok.pivot_table(index="dataset", columns="setting", values="auc_pr", aggfunc="mean",
-                             observed=True)
+    per_set = _mean_table(ok, ["dataset"], "setting")
     per_run = ok.pivot_table(index=["dataset", "seed"], columns="setting", values="auc_pr", observed=True)
     rows = []
     for setting in per_set.columns:
@@ -368,7 +365,7 @@ def _k_tables(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     """Mean and std AUC-PR per fixed k (rows) and data set (columns), and the 'auto' row pair."""
     ok = _ok(df[df["model"] == "MNP"])
     fixed = ok[ok["setting"] != "k_auto"].assign(k=lambda d: d["value"].astype(int))
-    mean = fixed.pivot_table(index="k", columns="dataset", values="auc_pr", aggfunc="mean", observed=True)
+    mean = _mean_table(fixed, ["k"], "dataset")
     std = fixed.pivot_table(index="k", columns="dataset", values="auc_pr", aggfunc="std",
                             observed=True, dropna=False).reindex_like(mean)
     auto = ok[ok["setting"] == "k_auto"].groupby("dataset", observed=True)

@@ -243,6 +243,15 @@ def plot_comparison(df: pd.DataFrame, path: str | os.PathLike, column: str = "au
     return Path(path)
 
 
+def write_results(df: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
+    """Write the tidy ``results.csv`` and ``results.json`` (one row per job) into ``out_dir``; return it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "results.csv", index=False)
+    (out / "results.json").write_text(df.to_json(orient="records", indent=1), encoding="utf-8")
+    return out
+
+
 def write_report(df: pd.DataFrame, out_dir: str | os.PathLike, reference: str = "MNP") -> Path:
     """Write ``results.csv``, ``results.json``, ``summary.md`` and ``comparison.png``.
 
@@ -251,10 +260,7 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike, reference: str = 
     Path
         The path of ``summary.md``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "results.csv", index=False)
-    (out / "results.json").write_text(df.to_json(orient="records", indent=1), encoding="utf-8")
+    out = write_results(df, out_dir)
     summary = out / "summary.md"
     summary.write_text(summary_markdown(df, reference), encoding="utf-8")
     plot_comparison(df, out / "comparison.png")
