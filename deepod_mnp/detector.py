@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import pickle
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from deepod_mnp.dwa import dwa_weights
 from deepod_mnp.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.networks import MNPEnsemble, MNPNet
 from deepod_mnp.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
-from deepod_mnp.sampling import MixedBatchLoader
+from deepod_mnp.sampling import MixedBatchLoader, auto_epoch_steps
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,13 @@ class MNP(BaseDeepAD, BaseEstimator):
         Training epochs after pretraining. Short training is deliberate: without
         validation labels to early-stop on, longer training overfits the few
         labeled anomalies (see BENCHMARKS.md, "How the defaults were chosen").
-    epoch_steps : int, default=64
-        Mini-batches per epoch, whatever the number of samples.
+    epoch_steps : int or 'auto', default='auto'
+        Mini-batches per epoch, of training and of each pretraining stage.
+        ``'auto'`` makes an epoch one pass over the unlabeled samples, clipped
+        to 8..64 batches: small data sets train briefly, and from
+        ``64 * batch_size`` unlabeled samples up an epoch costs the same
+        whatever N is. The development splits chose it over a fixed 64 (see
+        BENCHMARKS.md, "How the defaults were chosen").
     batch_size : int, default=128
         Unlabeled samples per mini-batch (``b_u``).
     anomaly_batch_size : int, default=32
@@ -110,8 +116,9 @@ class MNP(BaseDeepAD, BaseEstimator):
         one labeled anomaly a single member's result varies a lot with its seed;
         averaging three raised development-split AUC-PR on every large set (see
         BENCHMARKS.md). 1 is the paper's single model.
-    inference_batch_size : int, default=65536
-        Rows scored per forward pass.
+    inference_batch_size : int, default=8192
+        Rows scored per forward pass. Chunks this size stay in the CPU's cache;
+        on a CPU with several torch threads they are scored in parallel.
     contamination : float, default=0.1
         Expected share of anomalies, used only for ``threshold_`` and ``predict``.
     device : str, default='auto'
@@ -130,6 +137,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         prototypes live in its own latent space).
     n_prototypes_ : int
         The number k of prototypes of each member.
+    epoch_steps_ : int
+        Mini-batches per epoch actually run (``epoch_steps`` resolved).
     silhouette_scores_ : dict
         Silhouette score of each k tried when ``n_prototypes='auto'``.
     n_features_in_ : int
@@ -154,7 +163,7 @@ class MNP(BaseDeepAD, BaseEstimator):
     model_name = "MNP"
     data_type = "tabular"
 
-    def __init__(self, *, epochs: int = 5, epoch_steps: int = 64, batch_size: int = 128,
+    def __init__(self, *, epochs: int = 5, epoch_steps: int | str = "auto", batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 5e-3, weight_decay: float = 5e-4,
                  rep_dim: int = 8, n_prototypes: int | str = "auto", alpha: float = 1.0,
                  beta: float = 1.0, margin: float = 0.02, dwa_temperature: float = 2.0,
@@ -163,7 +172,7 @@ class MNP(BaseDeepAD, BaseEstimator):
                  pretrain_epochs: int = 2,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
-                 recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 65536,
+                 recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42) -> None:
         self.epochs = epochs
@@ -199,16 +208,18 @@ class MNP(BaseDeepAD, BaseEstimator):
     def _check_params(self) -> None:
         for name in ("epochs", "pretrain_epochs"):
             val.check_interval(getattr(self, name), name, 0, integer=True)
-        for name in ("epoch_steps", "batch_size", "anomaly_batch_size", "rep_dim", "n_ensemble",
-                     "inference_batch_size"):
+        for name in ("epoch_steps", "n_prototypes"):  # a positive integer or 'auto'
+            if isinstance(getattr(self, name), str) and getattr(self, name) != "auto":
+                raise ValueError(f"{name} must be a positive integer or 'auto', got {getattr(self, name)!r}.")
+            if getattr(self, name) != "auto":
+                val.check_interval(getattr(self, name), name, 1, integer=True)
+        for name in ("batch_size", "anomaly_batch_size", "rep_dim", "n_ensemble", "inference_batch_size"):
             val.check_interval(getattr(self, name), name, 1, integer=True)
         for name in ("lr", "alpha", "dwa_temperature"):
             val.check_interval(getattr(self, name), name, 0, low_inclusive=False)
         for name in ("weight_decay", "margin", "pretrain_noise", "beta"):
             val.check_interval(getattr(self, name), name, 0)
         val.check_interval(self.contamination, "contamination", 0, 0.5, low_inclusive=False)
-        if self.n_prototypes != "auto":
-            val.check_interval(self.n_prototypes, "n_prototypes", 1, integer=True)
         for name in ("recon_loss", "score_loss"):
             if getattr(self, name) not in RECON_LOSSES:
                 raise ValueError(f"{name} must be one of {RECON_LOSSES}, got {getattr(self, name)!r}.")
@@ -250,6 +261,8 @@ class MNP(BaseDeepAD, BaseEstimator):
             raise ValueError(f"n_prototypes={self.n_prototypes} exceeds the {n_clustered} unlabeled samples "
                              "that k-means clusters; use fewer prototypes or 'auto'.")
         self.device_ = resolve_device(self.device)
+        self.epoch_steps_ = (auto_epoch_steps(n_unlabeled, self.batch_size) if self.epoch_steps == "auto"
+                             else self.epoch_steps)
         self.n_samples, self.n_features = X.shape
         seed = self.random_state
         self._rng = np.random.default_rng(seed)
@@ -286,7 +299,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         X_t, unlabeled = self._X_t, self._unlabeled
         net = MNPNet(self.n_features, self.rep_dim, alpha=self.alpha, recon_loss=self.recon_loss,
                      recon_in_score=self.recon_in_score).to(self.device_)
-        pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps,
+        pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps_,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                              noise=self.pretrain_noise, rng=self._rng, generator=self._generator)
         sub = self._rng.choice(len(unlabeled), min(len(unlabeled), KMEANS_MAX_SAMPLES), replace=False)
@@ -300,7 +313,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         net.prototypes = torch.nn.Parameter(torch.from_numpy(centers).to(self.device_))
         loader = MixedBatchLoader(X_t, y, batch_size=self.batch_size,
                                   anomaly_batch_size=self.anomaly_batch_size,
-                                  steps_per_epoch=self.epoch_steps, rng=self._rng)
+                                  steps_per_epoch=self.epoch_steps_, rng=self._rng)
         criterion = MNPLoss(margin=self.margin, beta=self.beta, score_loss=self.score_loss,
                             normalize_weights=self.normalize_weights,
                             fixed_dec_target=self.fixed_dec_target, use_weights=self.use_weights,
@@ -359,6 +372,36 @@ class MNP(BaseDeepAD, BaseEstimator):
     def inference_prepare(self, X: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Large contiguous chunks of X (no per-row collation)."""
         return torch.from_numpy(X).split(self.inference_batch_size)
+
+    def _inference(self) -> tuple[np.ndarray, np.ndarray]:
+        """Latent codes and scores of the chunks of ``test_loader``.
+
+        On a CPU with several torch threads the chunks are scored by as many
+        Python threads of one torch thread each: the ensemble's many small
+        operations run faster side by side than split across threads one by one
+        (BENCHMARKS.md, "Speed and scale"). torch's thread count is 1 while they
+        run and is restored afterwards.
+        """
+        self.net.eval()
+        chunks = list(self.test_loader)
+        n_threads = torch.get_num_threads()
+        n_workers = min(n_threads, len(chunks)) if self.device_.type == "cpu" else 1
+
+        def forward(chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.inference_mode():  # grad mode is per thread
+                return self.inference_forward(chunk, self.net, self.criterion)
+
+        if n_workers > 1:
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(n_workers) as pool:
+                    outs = list(pool.map(forward, chunks))
+            finally:
+                torch.set_num_threads(n_threads)
+        else:
+            outs = [forward(chunk) for chunk in chunks]
+        z, scores = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
+        return z, scores
 
     def inference_forward(self, batch_x: torch.Tensor, net: MNPNet,
                           criterion: MNPLoss) -> tuple[torch.Tensor, torch.Tensor]:
@@ -443,6 +486,7 @@ class MNP(BaseDeepAD, BaseEstimator):
             "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
             "n_features_in_": self.n_features_in_,
             "n_prototypes_": self.n_prototypes_,
+            "epoch_steps_": self.epoch_steps_,
             "silhouette_scores_": {int(k): float(v) for k, v in self.silhouette_scores_.items()},
             "decision_scores_": torch.from_numpy(self.decision_scores_),
             "threshold_": float(self.threshold_),
@@ -467,6 +511,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         model.device_ = resolve_device(model.device)
         model.n_features = model.n_features_in_ = state["n_features_in_"]
         model.n_prototypes_ = state["n_prototypes_"]
+        model.epoch_steps_ = state.get("epoch_steps_", params["epoch_steps"])  # older checkpoints: an int
         model.silhouette_scores_ = state["silhouette_scores_"]
         model.net = MNPEnsemble([
             MNPNet(model.n_features_in_, model.rep_dim, model.n_prototypes_, alpha=model.alpha,

@@ -6,6 +6,18 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+AUTO_STEPS_RANGE = (8, 64)  # fewest and most batches per epoch of epoch_steps='auto'
+
+
+def auto_epoch_steps(n_unlabeled: int, batch_size: int, steps_range: tuple[int, int] = AUTO_STEPS_RANGE) -> int:
+    """Batches per epoch of ``epoch_steps='auto'``: one pass over the unlabeled rows, clipped to ``steps_range``.
+
+    Small data sets get a short epoch (as DeepOD's detectors do) and large ones
+    a fixed budget, so the cost of an epoch stops growing with N.
+    """
+    lo, hi = steps_range
+    return int(np.clip(-(-n_unlabeled // batch_size), lo, hi))
+
 
 class MixedBatchLoader:
     """Yield ``steps_per_epoch`` batches of ``(x_unlabeled, x_anomalies)`` per epoch.
@@ -13,7 +25,7 @@ class MixedBatchLoader:
     Each batch holds ``batch_size`` unlabeled rows drawn without replacement
     (all of them if there are fewer) and ``anomaly_batch_size`` labeled
     anomalies drawn with replacement, so a single labeled anomaly is enough.
-    The number of steps is fixed, so an epoch costs the same whatever N is.
+    The number of steps is given, so an epoch's cost does not grow with N.
 
     Parameters
     ----------

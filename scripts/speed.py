@@ -3,10 +3,10 @@
 Measures, in one run on one machine (BENCHMARK.md "Speed" and "Scale"):
 
 (a) fit time of MNP vs DeepOD DevNet with its library defaults, and vs DevNet
-    with MNP's epoch budget (MNP's ``epochs`` and ``epoch_steps``), on real
-    data under the protocol. DeepOD's ``epoch_steps`` only caps the batches of
-    an epoch (DevNet runs ``min(n_train / batch_size, epoch_steps + 1)``), while
-    MNP always runs ``epoch_steps``; both keep their own batch sizes;
+    with MNP's epoch budget (MNP's ``epochs`` and its resolved ``epoch_steps``),
+    on real data under the protocol. DeepOD's ``epoch_steps`` only caps the
+    batches of an epoch (DevNet runs ``min(n_train / batch_size, epoch_steps + 1)``),
+    while MNP always runs ``epoch_steps``; both keep their own batch sizes;
 (b) MNP scoring throughput (rows/s) of ``decision_function`` on 1,000,000 x D
     float32 rows for D = 16, 64, 200, with a model fitted on a small synthetic
     set of that D;
@@ -41,6 +41,7 @@ from deepod_mnp.benchmark.protocol import make_split, semi_labels
 from deepod_mnp.benchmark.runner import Job, environment, job_data, limited_threads, run_job
 from deepod_mnp.data import load_dataset
 from deepod_mnp.detector import MNP
+from deepod_mnp.sampling import auto_epoch_steps
 
 
 def synthetic(n: int, dim: int, *, anomaly_ratio: float = 0.02, labeled_ratio: float = 0.01,
@@ -59,12 +60,14 @@ def synthetic(n: int, dim: int, *, anomaly_ratio: float = 0.02, labeled_ratio: f
 def fit_comparison(specs: list[str], *, data_root: str | None, threads: int, device: str) -> list[dict]:
     """(a) Fit times of MNP, DevNet (defaults) and DevNet with MNP's epoch budget per data set."""
     mnp = MNP()
-    variants = {"MNP": ("MNP", {}), "DevNet": ("DevNet", {}),
-                "DevNet (MNP epochs)": ("DevNet", {"epochs": mnp.epochs, "epoch_steps": mnp.epoch_steps})}
     rows = []
     for spec in specs:
         dataset = load_dataset(spec, data_root)
         data = job_data(make_split(dataset.X, dataset.y))
+        steps = (auto_epoch_steps(int(np.sum(data["y_train_semi"] == 0)), mnp.batch_size)
+                 if mnp.epoch_steps == "auto" else mnp.epoch_steps)
+        variants = {"MNP": ("MNP", {}), "DevNet": ("DevNet", {}),
+                    "DevNet (MNP epochs)": ("DevNet", {"epochs": mnp.epochs, "epoch_steps": steps})}
         for label, (model, params) in variants.items():
             record = run_job(Job(dataset.name, model, 42), data, device=device, params=params,
                              threads=threads)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_MNP, make_weak_data
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -106,6 +107,33 @@ def test_mnp_chunked_scoring_matches(fitted, data):
     det.set_params(inference_batch_size=7)  # 252 rows in 36 chunks
     np.testing.assert_allclose(det.decision_function(data.X), whole, atol=1e-6)
     assert len(det.inference_prepare(data.X.astype(np.float32))) == 36
+
+
+def test_mnp_parallel_chunk_scoring_matches_sequential(fitted, data, monkeypatch):
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    import deepod_mnp.detector as detector_module
+
+    pools = []
+
+    def spy(n_workers):
+        pools.append(n_workers)
+        return ThreadPoolExecutor(n_workers)
+
+    monkeypatch.setattr(detector_module, "ThreadPoolExecutor", spy)
+    det = copy.deepcopy(fitted("MNP")[0]).set_params(inference_batch_size=16)
+    sequential = det.decision_function(data.X, return_rep=True)  # the suite runs one torch thread
+    assert pools == []
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)  # 16 chunks scored by two Python threads of one torch thread each
+    try:
+        parallel = det.decision_function(data.X, return_rep=True)
+        assert pools == [2] and torch.get_num_threads() == 2  # restored after scoring
+    finally:
+        torch.set_num_threads(old)
+    for par, seq in zip(parallel, sequential):
+        np.testing.assert_allclose(par, seq, atol=1e-6)
 
 
 def test_mnp_ranks_planted_anomalies_high(fitted, data):

@@ -25,6 +25,7 @@ def test_round_trip_gives_identical_detector(saved):
     np.testing.assert_array_equal(loaded.decision_scores_, model.decision_scores_)
     np.testing.assert_array_equal(loaded.prototypes_, model.prototypes_)
     assert loaded.n_prototypes_ == model.n_prototypes_ == 2
+    assert loaded.epoch_steps_ == model.epoch_steps_
     assert loaded.threshold_ == model.threshold_
     np.testing.assert_array_equal(loaded.labels_, model.labels_)
     assert loaded.n_features_in_ == model.n_features_in_

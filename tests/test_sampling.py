@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepod_mnp.sampling import MixedBatchLoader
+from deepod_mnp.sampling import MixedBatchLoader, auto_epoch_steps
 
 
 def _data(n: int, anomaly_rows=(7,)) -> tuple[torch.Tensor, np.ndarray]:
@@ -57,6 +57,12 @@ def test_number_of_batches_does_not_depend_on_n(n):
     assert sum(1 for _ in loader) == 7  # every epoch, not just the first
 
 
+@pytest.mark.parametrize("n_unlabeled, steps", [(1, 8), (460, 8), (1_024, 8), (1_025, 9), (2_262, 18),
+                                                (8_192, 64), (1_000_000, 64)])
+def test_auto_epoch_steps_is_one_pass_clipped_to_8_64(n_unlabeled, steps):
+    assert auto_epoch_steps(n_unlabeled, batch_size=128) == steps
+
+
 def test_fewer_unlabeled_rows_than_batch_size():
     X, y = _data(10, anomaly_rows=(2,))  # 9 unlabeled rows
     for x_u, x_a in _loader(X, y, b_u=64, b_a=3, steps=3):
@@ -88,3 +94,23 @@ def test_loader_does_not_touch_global_rng():
     list(_loader(X, y, steps=3))
     assert np.array_equal(np.random.get_state()[1], np_state[1])
     assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_mnp_resolves_auto_epoch_steps_from_its_unlabeled_rows(monkeypatch):
+    from conftest import TINY_MNP, make_weak_data
+
+    import deepod_mnp.detector as detector_module
+    from deepod_mnp import MNP
+
+    data = make_weak_data(n_per_mode=400)  # 1,200 normals + 8 unlabeled anomalies, batches of 64 -> 19 steps
+    seen = []
+    real_loader = detector_module.MixedBatchLoader
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["steps_per_epoch"])
+        return real_loader(*args, **kwargs)
+
+    monkeypatch.setattr(detector_module, "MixedBatchLoader", spy)
+    model = MNP(**{**TINY_MNP, "epoch_steps": "auto", "n_ensemble": 2}).fit(data.X, data.y)
+    assert model.epoch_steps == "auto" and model.epoch_steps_ == 19
+    assert seen == [19, 19]  # every member trains with the resolved number of batches
