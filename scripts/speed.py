@@ -36,6 +36,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import torch
 
 from deepod_mnp.benchmark.protocol import make_split, semi_labels
 from deepod_mnp.benchmark.runner import Job, environment, job_data, limited_threads, run_job
@@ -79,16 +80,22 @@ def fit_comparison(specs: list[str], *, data_root: str | None, threads: int, dev
     return rows
 
 
+def _scoring_model(dim: int, n_rows: int, device: str) -> tuple[MNP, np.ndarray]:
+    """An MNP (default ensemble) fitted briefly on synthetic rows of dimension D, and rows to score."""
+    X_fit, y_fit = synthetic(5000, dim)
+    model = MNP(epochs=1, pretrain_epochs=1, n_prototypes=4, device=device).fit(X_fit, y_fit)
+    X = np.random.default_rng(1).random((n_rows, dim), dtype=np.float32)
+    model.decision_function(X[:10_000])  # warm-up
+    return model, X
+
+
 def scoring_throughput(dims: list[int], *, n_rows: int, repeats: int, threads: int,
                        device: str) -> list[dict]:
     """(b) Rows per second of ``MNP.decision_function`` on ``n_rows`` x D float32."""
     rows = []
     with limited_threads(threads):
         for dim in dims:
-            X_fit, y_fit = synthetic(5000, dim)
-            model = MNP(epochs=1, pretrain_epochs=1, n_prototypes=4, device=device).fit(X_fit, y_fit)
-            X = np.random.default_rng(1).random((n_rows, dim), dtype=np.float32)
-            model.decision_function(X[:10_000])  # warm-up
+            model, X = _scoring_model(dim, n_rows, device)
             times = []
             for _ in range(repeats):
                 start = time.perf_counter()
@@ -99,6 +106,29 @@ def scoring_throughput(dims: list[int], *, n_rows: int, repeats: int, threads: i
             print(f"  D={dim}: {rows[-1]['rows_per_s']:,.0f} rows/s", flush=True)
             del X
     return rows
+
+
+def scoring_profile(dim: int, *, n_rows: int, threads: int, device: str) -> dict[str, Any]:
+    """Where (b)'s time goes at one D: torch's operator profile of ``decision_function``, and the
+    rows/s of one member's bare forward pass (no input checks, no ensemble)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with limited_threads(threads):
+        model, X = _scoring_model(dim, n_rows, device)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            model.decision_function(X)
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:10]
+        ops = [{"op": e.key, "self_cpu_share": e.self_cpu_time_total / total, "calls": e.count} for e in top]
+        member = model.net.members[0]
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for chunk in torch.from_numpy(X).split(model.inference_batch_size):
+                member(chunk)
+        member_rate = n_rows / (time.perf_counter() - start)
+    print(f"  D={dim}: one member's bare forward {member_rate:,.0f} rows/s", flush=True)
+    return {"n_features": dim, "n_rows": n_rows, "ops": ops, "one_member_rows_per_s": member_rate}
 
 
 def _scale_worker(n: int, dim: int, threads: int, device: str) -> dict[str, Any]:
@@ -165,6 +195,11 @@ def report(results: dict[str, Any]) -> str:
     if results.get("score"):
         parts += ["## (b) Scoring throughput", "",
                   _table(results["score"], ["n_features", "n_rows", "best_s", "median_s", "rows_per_s"]), ""]
+    if results.get("profile"):
+        prof = results["profile"]
+        parts += [f"## (b) Scoring profile at D = {prof['n_features']} ({prof['n_rows']:,} rows)", "",
+                  _table(prof["ops"], ["op", "self_cpu_share", "calls"]), "",
+                  f"One member's bare forward pass: {prof['one_member_rows_per_s']:,.0f} rows/s.", ""]
     if results.get("scale"):
         parts += ["## (c) Fit time and peak memory vs N", "",
                   _table(results["scale"], ["n_rows", "n_features", "fit_time", "data_mb",
@@ -190,6 +225,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per scale subprocess")
     parser.add_argument("--skip", nargs="*", default=[], choices=["fit", "score", "scale"])
+    parser.add_argument("--profile", type=int, metavar="D",
+                        help="also profile scoring at this D (operator shares, one member's rows/s)")
     parser.add_argument("--out", default="runs/speed.json", help="results JSON (Markdown goes beside it)")
     return parser
 
@@ -209,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         print("(b) scoring throughput", flush=True)
         results["score"] = scoring_throughput(args.dims, n_rows=args.score_rows, repeats=args.repeats,
                                               threads=args.threads, device=args.device)
+    if args.profile:
+        print(f"(b) scoring profile at D={args.profile}", flush=True)
+        results["profile"] = scoring_profile(args.profile, n_rows=args.score_rows, threads=args.threads,
+                                             device=args.device)
     if "scale" not in args.skip:
         print("(c) fit time and memory vs N", flush=True)
         results["scale"] = scale(args.sizes, dim=args.dim, threads=args.threads, device=args.device,
