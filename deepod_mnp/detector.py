@@ -21,7 +21,7 @@ from deepod_mnp.dwa import dwa_weights
 from deepod_mnp.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.networks import MNPEnsemble, MNPNet
 from deepod_mnp.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
-from deepod_mnp.sampling import MixedBatchLoader, auto_epoch_steps
+from deepod_mnp.sampling import MixedBatchLoader, resolve_epoch_steps
 
 logger = logging.getLogger(__name__)
 
@@ -209,10 +209,11 @@ class MNP(BaseDeepAD, BaseEstimator):
         for name in ("epochs", "pretrain_epochs"):
             val.check_interval(getattr(self, name), name, 0, integer=True)
         for name in ("epoch_steps", "n_prototypes"):  # a positive integer or 'auto'
-            if isinstance(getattr(self, name), str) and getattr(self, name) != "auto":
-                raise ValueError(f"{name} must be a positive integer or 'auto', got {getattr(self, name)!r}.")
-            if getattr(self, name) != "auto":
-                val.check_interval(getattr(self, name), name, 1, integer=True)
+            value = getattr(self, name)
+            if isinstance(value, str) and value != "auto":
+                raise ValueError(f"{name} must be a positive integer or 'auto', got {value!r}.")
+            if value != "auto":
+                val.check_interval(value, name, 1, integer=True)
         for name in ("batch_size", "anomaly_batch_size", "rep_dim", "n_ensemble", "inference_batch_size"):
             val.check_interval(getattr(self, name), name, 1, integer=True)
         for name in ("lr", "alpha", "dwa_temperature"):
@@ -261,8 +262,7 @@ class MNP(BaseDeepAD, BaseEstimator):
             raise ValueError(f"n_prototypes={self.n_prototypes} exceeds the {n_clustered} unlabeled samples "
                              "that k-means clusters; use fewer prototypes or 'auto'.")
         self.device_ = resolve_device(self.device)
-        self.epoch_steps_ = (auto_epoch_steps(n_unlabeled, self.batch_size) if self.epoch_steps == "auto"
-                             else self.epoch_steps)
+        self.epoch_steps_ = resolve_epoch_steps(self.epoch_steps, n_unlabeled, self.batch_size)
         self.n_samples, self.n_features = X.shape
         seed = self.random_state
         self._rng = np.random.default_rng(seed)

@@ -19,6 +19,11 @@ def auto_epoch_steps(n_unlabeled: int, batch_size: int, steps_range: tuple[int, 
     return int(np.clip(-(-n_unlabeled // batch_size), lo, hi))
 
 
+def resolve_epoch_steps(epoch_steps: int | str, n_unlabeled: int, batch_size: int) -> int:
+    """The batches per epoch an ``epoch_steps`` setting means (``'auto'``: :func:`auto_epoch_steps`)."""
+    return auto_epoch_steps(n_unlabeled, batch_size) if epoch_steps == "auto" else int(epoch_steps)
+
+
 class MixedBatchLoader:
     """Yield ``steps_per_epoch`` batches of ``(x_unlabeled, x_anomalies)`` per epoch.
 
