@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from deepod_mnp import MNP
@@ -61,3 +62,20 @@ def test_fixed_number_of_prototypes_beats_chance(n_prototypes):
     assert model.n_prototypes_ == n_prototypes
     assert model.prototypes_.shape == (model.n_ensemble * n_prototypes, model.rep_dim)
     assert roc_auc_score(y, model.decision_scores_) > 0.7
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mnp_on_cuda_learns_and_moves_to_cpu(tmp_path):
+    """The whole fit runs on the GPU; a model saved there scores the same on the CPU."""
+    X, y = _multimodal(0)
+    X_test, y_test = _multimodal(1)
+    y_weak = np.zeros_like(y)
+    y_weak[np.flatnonzero(y)[:5]] = 1
+    model = MNP(random_state=0, device="auto").fit(X, y_weak)
+    assert model.device_.type == "cuda"
+    assert all(p.device.type == "cuda" for p in model.net.parameters())
+    scores = model.decision_function(X_test)
+    assert np.isfinite(scores).all() and roc_auc_score(y_test, scores) > 0.75
+    model.save_model(tmp_path / "gpu.pt")
+    on_cpu = MNP.load_model(tmp_path / "gpu.pt", device="cpu")
+    np.testing.assert_allclose(on_cpu.decision_function(X_test), scores, rtol=1e-4, atol=1e-5)
