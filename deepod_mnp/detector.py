@@ -62,10 +62,11 @@ class MNP(BaseDeepAD, BaseEstimator):
     epoch_steps : int or 'auto', default='auto'
         Mini-batches per epoch, of training and of each pretraining stage.
         ``'auto'`` makes an epoch one pass over the unlabeled samples, clipped
-        to 8..64 batches: small data sets train briefly, and from
-        ``64 * batch_size`` unlabeled samples up an epoch costs the same
-        whatever N is. The development splits chose it over a fixed 64 (see
-        BENCHMARKS.md, "How the defaults were chosen").
+        to 8..16 batches: small data sets train briefly, and from
+        ``16 * batch_size`` unlabeled samples up an epoch costs the same
+        whatever N is. The development splits chose it over a fixed 64 and
+        over the earlier cap of 64 (see BENCHMARKS.md, "How the defaults were
+        chosen").
     batch_size : int, default=128
         Unlabeled samples per mini-batch (``b_u``).
     anomaly_batch_size : int, default=32

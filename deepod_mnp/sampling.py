@@ -6,14 +6,18 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-AUTO_STEPS_RANGE = (8, 64)  # fewest and most batches per epoch of epoch_steps='auto'
+AUTO_STEPS_RANGE = (8, 16)  # fewest and most batches per epoch of epoch_steps='auto'
 
 
-def auto_epoch_steps(n_unlabeled: int, batch_size: int, steps_range: tuple[int, int] = AUTO_STEPS_RANGE) -> int:
-    """Batches per epoch of ``epoch_steps='auto'``: one pass over the unlabeled rows, clipped to ``steps_range``.
+def auto_epoch_steps(n_unlabeled: int, batch_size: int,
+                     steps_range: tuple[int, int] = AUTO_STEPS_RANGE) -> int:
+    """Batches per epoch of ``epoch_steps='auto'``: one pass over the unlabeled rows, clipped to a range.
 
-    Small data sets get a short epoch (as DeepOD's detectors do) and large ones
-    a fixed budget, so the cost of an epoch stops growing with N.
+    Small data sets get a short epoch (as DeepOD's detectors do) and from
+    ``16 * batch_size`` unlabeled rows up a fixed budget, so the cost of an
+    epoch stops growing with N. The cap of 16 was chosen on development splits
+    (BENCHMARKS.md, "How the defaults were chosen"): longer training overfits
+    the few labeled anomalies on the large sets.
     """
     lo, hi = steps_range
     return int(np.clip(-(-n_unlabeled // batch_size), lo, hi))

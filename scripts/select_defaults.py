@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     ap.add_argument("--labeled-ratio", type=float, default=0.01)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", help="also write one row per (data, candidate, seed) to this CSV")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -60,6 +61,8 @@ def main() -> None:
             last = pd.DataFrame(rows[-len(args.seeds):])
             print(f"{ds.name:12s} {json.dumps(cand):60s} dev AUC-PR {last.dev_auc_pr.mean():.3f}"
                   f" ± {last.dev_auc_pr.std():.3f}  fit {last.fit_s.mean():.1f}s", flush=True)
+    if args.out:
+        pd.DataFrame(rows).to_csv(args.out, index=False)
     table = pd.DataFrame(rows).pivot_table(index="candidate", columns="data", values="dev_auc_pr")
     table["mean"] = table.mean(axis=1)
     print(table.sort_values("mean", ascending=False).round(3).to_string())

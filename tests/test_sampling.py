@@ -57,9 +57,9 @@ def test_number_of_batches_does_not_depend_on_n(n):
     assert sum(1 for _ in loader) == 7  # every epoch, not just the first
 
 
-@pytest.mark.parametrize("n_unlabeled, steps", [(1, 8), (460, 8), (1_024, 8), (1_025, 9), (2_262, 18),
-                                                (8_192, 64), (1_000_000, 64)])
-def test_auto_epoch_steps_is_one_pass_clipped_to_8_64(n_unlabeled, steps):
+@pytest.mark.parametrize("n_unlabeled, steps", [(1, 8), (460, 8), (1_024, 8), (1_025, 9), (1_920, 15),
+                                                (2_048, 16), (2_262, 16), (8_192, 16), (1_000_000, 16)])
+def test_auto_epoch_steps_is_one_pass_clipped_to_8_16(n_unlabeled, steps):
     assert auto_epoch_steps(n_unlabeled, batch_size=128) == steps
 
 
@@ -102,7 +102,7 @@ def test_mnp_resolves_auto_epoch_steps_from_its_unlabeled_rows(monkeypatch):
     import deepod_mnp.detector as detector_module
     from deepod_mnp import MNP
 
-    data = make_weak_data(n_per_mode=400)  # 1,200 normals + 8 unlabeled anomalies, batches of 64 -> 19 steps
+    data = make_weak_data(n_per_mode=300)  # 900 normals + 8 unlabeled anomalies, batches of 64 -> 15 steps
     seen = []
     real_loader = detector_module.MixedBatchLoader
 
@@ -112,5 +112,5 @@ def test_mnp_resolves_auto_epoch_steps_from_its_unlabeled_rows(monkeypatch):
 
     monkeypatch.setattr(detector_module, "MixedBatchLoader", spy)
     model = MNP(**{**TINY_MNP, "epoch_steps": "auto", "n_ensemble": 2}).fit(data.X, data.y)
-    assert model.epoch_steps == "auto" and model.epoch_steps_ == 19
-    assert seen == [19, 19]  # every member trains with the resolved number of batches
+    assert model.epoch_steps == "auto" and model.epoch_steps_ == 15
+    assert seen == [15, 15]  # every member trains with the resolved number of batches
