@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from deepod_mnp import _validation as val
+from deepod_mnp import scaling
 from deepod_mnp.detector import resolve_device
 from deepod_mnp.sampling import MixedBatchLoader
 
@@ -114,7 +115,8 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
     def __init__(self, *, epochs: int, epoch_steps: int, batch_size: int, anomaly_batch_size: int,
                  lr: float, weight_decay: float, hidden_dims: Any, act: str, bias: bool,
                  inference_batch_size: int, contamination: float, device: str, verbose: int,
-                 random_state: int | None, loss_on: str = "anomalies") -> None:
+                 random_state: int | None, loss_on: str = "anomalies",
+                 scaler: str | None = scaling.DEFAULT_SCALER) -> None:
         self.epochs = epochs
         self.epoch_steps = epoch_steps
         self.batch_size = batch_size
@@ -130,6 +132,7 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         self.verbose = verbose
         self.random_state = random_state
         self.loss_on = loss_on
+        self.scaler = scaler
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> list[int]:
@@ -141,6 +144,7 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         val.check_interval(self.contamination, "contamination", 0, 0.5, low_inclusive=False)
         if self.loss_on not in LOSS_ON:
             raise ValueError(f"loss_on must be one of {LOSS_ON}, got {self.loss_on!r}.")
+        scaling.parse_spec(self.scaler)
         act_cls = getattr(torch.nn.modules.activation, str(self.act), None)
         if not (isinstance(self.act, str) and isinstance(act_cls, type)
                 and issubclass(act_cls, torch.nn.Module)):
@@ -177,7 +181,8 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         """
         hidden = self._check_params()
         columns = getattr(X, "columns", None)
-        X = val.check_X(X)
+        self.scaler_ = scaling.make_scaler(self.scaler)
+        X = scaling.check_scaled(X, self.scaler_, fit=True)
         if y is None:
             raise ValueError(f"{type(self).__name__} needs y with at least one labeled anomaly (1): "
                              "AnoOnly's only loss is on labeled anomalies.")
@@ -282,7 +287,8 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
             Only with ``return_rep=True``.
         """
         check_is_fitted(self)
-        return self._score(val.check_X(X, n_features=self.n_features_in_), return_rep)
+        X = scaling.check_scaled(X, getattr(self, "scaler_", None), n_features=self.n_features_in_)
+        return self._score(X, return_rep)
 
     def predict(self, X: Any, return_confidence: bool = False):
         """0/1 labels from ``threshold_``, optionally with DeepOD's confidence."""
@@ -344,9 +350,14 @@ _COMMON_PARAMS = """
     loss_on : {'anomalies', 'all'}, default='anomalies'
         ``'anomalies'`` is AnoOnly. ``'all'`` is its control: the base method's
         whole loss (unlabeled term included) on the same network, batches and
-        budget, which isolates what the anomaly-only loss itself does."""
+        budget, which isolates what the anomaly-only loss itself does.
+    scaler : str or None, default='robust'
+        Input scaling learned from the training rows (fitted ``scaler_``), as
+        MNP's; see :mod:`deepod_mnp.scaling`. None feeds X as given."""
 
 _COMMON_ATTRIBUTES = """
+    scaler_ : FeatureScaler or None
+        The input scaling fitted on the training rows.
     n_features_in_ : int
         Number of features seen in ``fit``.
     hidden_dims_ : list of int
@@ -419,12 +430,14 @@ class DevNetAnoOnly(_AnoOnlyBase):
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
                  margin: float = 5.0, l: int = 5000, inference_batch_size: int = 65536,  # noqa: E741
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42, loss_on: str = "anomalies") -> None:
+                 random_state: int | None = 42, loss_on: str = "anomalies",
+                 scaler: str | None = scaling.DEFAULT_SCALER) -> None:
         super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
                          anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
                          hidden_dims=hidden_dims, act=act, bias=bias,
                          inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
+                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on,
+                         scaler=scaler)
         self.margin = margin
         self.l = l
 
@@ -517,12 +530,14 @@ class DeepSADAnoOnly(_AnoOnlyBase):
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
                  rep_dim: int = 128, eta: float = 1.0, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42, loss_on: str = "anomalies") -> None:
+                 random_state: int | None = 42, loss_on: str = "anomalies",
+                 scaler: str | None = scaling.DEFAULT_SCALER) -> None:
         super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
                          anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
                          hidden_dims=hidden_dims, act=act, bias=bias,
                          inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
+                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on,
+                         scaler=scaler)
         self.rep_dim = rep_dim
         self.eta = eta
 

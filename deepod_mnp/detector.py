@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from deepod_mnp import _validation as val
+from deepod_mnp import scaling
 from deepod_mnp.dwa import dwa_weights
 from deepod_mnp.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.networks import MNPEnsemble, MNPNet
@@ -117,6 +118,14 @@ class MNP(BaseDeepAD, BaseEstimator):
         one labeled anomaly a single member's result varies a lot with its seed;
         averaging three raised development-split AUC-PR on every large set (see
         BENCHMARKS.md). 1 is the paper's single model.
+    scaler : str or None, default='robust'
+        Input scaling learned from the training rows and applied to every row
+        scored (the fitted ``scaler_``, saved with the model), so that the
+        units of the features do not matter: ``'robust'`` (median / IQR),
+        ``'standard'``, ``'minmax'``, ``'quantile'``, optionally with a tail
+        rule for rows far outside the training bulk (``'robust+clip'``,
+        ``'robust+log'``); see :mod:`deepod_mnp.scaling`. None feeds X as
+        given (the paper's model, which expects min-max scaled features).
     inference_batch_size : int, default=8192
         Rows scored per forward pass. Chunks this size stay in the CPU's cache;
         on a CPU with several torch threads they are scored in parallel.
@@ -142,6 +151,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         Mini-batches per epoch actually run (``epoch_steps`` resolved).
     silhouette_scores_ : dict
         Silhouette score of each k tried when ``n_prototypes='auto'``.
+    scaler_ : FeatureScaler or None
+        The input scaling fitted on the training rows (None when ``scaler=None``).
     n_features_in_ : int
         Number of features seen in ``fit``.
     device_ : torch.device
@@ -173,7 +184,9 @@ class MNP(BaseDeepAD, BaseEstimator):
                  pretrain_epochs: int = 2,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
-                 recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 8192,
+                 recon_in_score: bool = True, n_ensemble: int = 3,
+                 scaler: str | None = scaling.DEFAULT_SCALER,
+                 inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42) -> None:
         self.epochs = epochs
@@ -199,6 +212,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         self.use_weights = use_weights
         self.recon_in_score = recon_in_score
         self.n_ensemble = n_ensemble
+        self.scaler = scaler
         self.inference_batch_size = inference_batch_size
         self.contamination = contamination
         self.device = device
@@ -225,6 +239,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         for name in ("recon_loss", "score_loss"):
             if getattr(self, name) not in RECON_LOSSES:
                 raise ValueError(f"{name} must be one of {RECON_LOSSES}, got {getattr(self, name)!r}.")
+        scaling.parse_spec(self.scaler)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
@@ -250,7 +265,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         for name in ("n_features_in_", "feature_names_in_"):  # a failed (re)fit leaves no fitted state
             self.__dict__.pop(name, None)
         columns = getattr(X, "columns", None)
-        X = val.check_X(X)
+        self.scaler_ = scaling.make_scaler(self.scaler)
+        X = scaling.check_scaled(X, self.scaler_, fit=True)
         y = np.zeros(len(X), dtype=np.int64) if y is None else val.check_y(y, len(X))
         if not np.any(y == 1):
             warnings.warn("y labels no anomaly: MNP trains without the labeled-anomaly terms "
@@ -433,7 +449,11 @@ class MNP(BaseDeepAD, BaseEstimator):
             The members' latent codes side by side; only with ``return_rep=True``.
         """
         check_is_fitted(self)
-        return self._score(val.check_X(X, n_features=self.n_features_in_), return_rep)
+        return self._score(self._check_scaled(X), return_rep)
+
+    def _check_scaled(self, X: Any) -> np.ndarray:
+        """Validated X with the fitted input scaling applied (what the network sees)."""
+        return scaling.check_scaled(X, getattr(self, "scaler_", None), n_features=self.n_features_in_)
 
     def predict(self, X: Any, return_confidence: bool = False):
         """0/1 labels from ``threshold_``, optionally with DeepOD's confidence."""
@@ -459,7 +479,7 @@ class MNP(BaseDeepAD, BaseEstimator):
             to the sample.
         """
         check_is_fitted(self)
-        X = val.check_X(X, n_features=self.n_features_in_)
+        X = self._check_scaled(X)
         parts = []
         self.net.eval()
         with torch.no_grad():
@@ -486,6 +506,7 @@ class MNP(BaseDeepAD, BaseEstimator):
             "params": self.get_params(),
             "state_dict": {k: v.cpu() for k, v in self.net.state_dict().items()},
             "n_features_in_": self.n_features_in_,
+            "scaler_": None if self.scaler_ is None else self.scaler_.get_state(),
             "n_prototypes_": self.n_prototypes_,
             "epoch_steps_": self.epoch_steps_,
             "silhouette_scores_": {int(k): float(v) for k, v in self.silhouette_scores_.items()},
@@ -506,12 +527,15 @@ class MNP(BaseDeepAD, BaseEstimator):
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not an MNP checkpoint written by MNP.save_model.")
         params = dict(state["params"])
+        params.setdefault("scaler", None)  # checkpoints from before input scaling fed X as given
         if device is not None:
             params["device"] = device
         model = cls(**params)
         model.device_ = resolve_device(model.device)
         model.n_features = model.n_features_in_ = state["n_features_in_"]
         model.n_prototypes_ = state["n_prototypes_"]
+        scaler_state = state.get("scaler_")
+        model.scaler_ = None if scaler_state is None else scaling.FeatureScaler.from_state(scaler_state)
         model.epoch_steps_ = state.get("epoch_steps_", params["epoch_steps"])  # older checkpoints: an int
         model.silhouette_scores_ = state["silhouette_scores_"]
         model.net = MNPEnsemble([

@@ -20,8 +20,10 @@ bench() {  # bench SETS MODELS [OUT]
 }
 for phase in "$@"; do
   case $phase in
-    small)  bench "$SMALL" CatBoost,LightGBM,XGBoost,IForest,MNP ;;
-    large)  bench "$LARGE" CatBoost,LightGBM,XGBoost,IForest,MNP ;;
+    small)  bench "$SMALL" CatBoost,LightGBM,XGBoost,IForest ;;
+    mnp)    bench "$SMALL $LARGE" MNP ;;
+    large)  bench "$LARGE" CatBoost,LightGBM,XGBoost,IForest ;;
+    devnet_large) bench "$LARGE" DevNet ;;
     xgbod)  bench "$XGBOD_SETS" XGBOD ;;
     devnet) bench "$SMALL" DevNet ;;
     deep)   bench "$SMALL" FeaWAD,DeepSAD,RoSAS ;;
