@@ -112,6 +112,10 @@ class MNP(BaseDeepAD, BaseEstimator):
         False sets every ``w_i`` to 1 (ablation "w/o w_i").
     recon_in_score : bool, default=True
         False hides ``e_i`` from the scoring MLP (ablation "w/o Decoder").
+    head_features : bool, default=False
+        Beyond the paper: also feed the (scaled) input features to the scoring
+        MLP, so that the head can learn what separates the labeled anomalies
+        in the input itself, not only through the autoencoder's latent code.
     n_ensemble : int, default=3
         Members trained independently (own pretraining, prototypes and batches;
         k is chosen once, on the first member) whose scores are averaged. With
@@ -184,7 +188,7 @@ class MNP(BaseDeepAD, BaseEstimator):
                  pretrain_epochs: int = 2,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
-                 recon_in_score: bool = True, n_ensemble: int = 3,
+                 recon_in_score: bool = True, head_features: bool = False, n_ensemble: int = 3,
                  scaler: str | None = scaling.DEFAULT_SCALER,
                  inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
@@ -211,6 +215,7 @@ class MNP(BaseDeepAD, BaseEstimator):
         self.use_prototype_loss = use_prototype_loss
         self.use_weights = use_weights
         self.recon_in_score = recon_in_score
+        self.head_features = head_features
         self.n_ensemble = n_ensemble
         self.scaler = scaler
         self.inference_batch_size = inference_batch_size
@@ -315,7 +320,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         """
         X_t, unlabeled = self._X_t, self._unlabeled
         net = MNPNet(self.n_features, self.rep_dim, alpha=self.alpha, recon_loss=self.recon_loss,
-                     recon_in_score=self.recon_in_score).to(self.device_)
+                     recon_in_score=self.recon_in_score,
+                     head_features=bool(self.head_features)).to(self.device_)
         pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps_,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
                              noise=self.pretrain_noise, rng=self._rng, generator=self._generator)
@@ -540,7 +546,8 @@ class MNP(BaseDeepAD, BaseEstimator):
         model.silhouette_scores_ = state["silhouette_scores_"]
         model.net = MNPEnsemble([
             MNPNet(model.n_features_in_, model.rep_dim, model.n_prototypes_, alpha=model.alpha,
-                   recon_loss=model.recon_loss, recon_in_score=model.recon_in_score)
+                   recon_loss=model.recon_loss, recon_in_score=model.recon_in_score,
+                   head_features=bool(params.get("head_features", False)))
             for _ in range(model.n_ensemble)])
         model.net.load_state_dict(state["state_dict"])
         model.net.to(model.device_).eval()

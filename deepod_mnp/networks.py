@@ -69,20 +69,25 @@ class MNPNet(nn.Module):
         Feed ``e_i`` to the scoring MLP (False is the paper's "w/o Decoder" ablation).
     score_hidden : int
         Width of the scoring MLP's hidden layer.
+    head_features : bool
+        Also feed the input ``x`` to the scoring MLP (beyond the paper): the
+        head can then use what separates the labeled anomalies in the input
+        even where the autoencoder's latent code has discarded it.
     """
 
     def __init__(self, n_features: int, rep_dim: int = 8, n_prototypes: int = 1,
                  alpha: float = 1.0, recon_loss: str = "smooth_l1",
-                 recon_in_score: bool = True, score_hidden: int = 16) -> None:
+                 recon_in_score: bool = True, score_hidden: int = 16, head_features: bool = False) -> None:
         super().__init__()
         self.ae = AutoEncoder(n_features, [hidden_width(n_features, rep_dim), rep_dim])
         self.prototypes = nn.Parameter(torch.zeros(n_prototypes, rep_dim))
         self.alpha = alpha
         self.recon_loss = recon_loss
         self.recon_in_score = recon_in_score
-        # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid
+        self.head_features = head_features
+        # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid (with x appended if head_features)
         self.scorer = nn.Sequential(
-            nn.Linear(rep_dim + 2, score_hidden), nn.LeakyReLU(),
+            nn.Linear(rep_dim + 2 + (n_features if head_features else 0), score_hidden), nn.LeakyReLU(),
             nn.Linear(score_hidden, 1), nn.Sigmoid(),
         )
 
@@ -93,7 +98,8 @@ class MNPNet(nn.Module):
         s_max = s.max(dim=1).values
         e_in = e if self.recon_in_score else torch.zeros_like(e)
         z_unit = nn.functional.normalize(z, dim=1)
-        score = self.scorer(torch.cat([e_in[:, None], z_unit, s_max[:, None]], dim=1)).squeeze(1)
+        head_in = [e_in[:, None], z_unit, s_max[:, None]] + ([x] if self.head_features else [])
+        score = self.scorer(torch.cat(head_in, dim=1)).squeeze(1)
         return MNPOutput(z, e, s, score)
 
 

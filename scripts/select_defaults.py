@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -97,6 +98,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
+    if args.out and os.path.exists(args.out):  # resume: keep the rows already written, skip their runs
+        rows = pd.read_csv(args.out).to_dict("records")
+    def key(data, cand, seed, raw, affine) -> tuple:
+        return data, cand, int(seed), bool(raw), "null" if pd.isna(affine) else str(affine)
+
+    done = {key(r["data"], r["candidate"], r["seed"], r.get("raw", False), r.get("affine")) for r in rows}
     for spec in expand(args.data):
         ds = load_dataset(spec)
         X_train, y_train = train_split(ds, args.labeled_ratio, args.raw)
@@ -109,9 +116,13 @@ def main() -> None:
             if model_name and args.skip_larger and len(X_train) > args.skip_larger:
                 continue
             scaler = prescaler(params.pop("prescale")) if "prescale" in params else None
+            if scaler is not None and not model_name:
+                params["scaler"] = None  # the prescaling replaces MNP's own input scaling
             Xf_in, Xd_in = (Xf, Xd) if scaler is None else (scaler.fit_transform(Xf, np.float64),
                                                             scaler.transform(Xd, np.float64))
             for seed in args.seeds:
+                if key(ds.name, json.dumps(cand), seed, args.raw, json.dumps(args.affine)) in done:
+                    continue
                 t0 = time.perf_counter()
                 model = (make_detector(model_name, random_state=seed, **params) if model_name
                          else MNP(random_state=seed, **params)).fit(Xf_in, yf)
@@ -121,7 +132,10 @@ def main() -> None:
                              "affine": json.dumps(args.affine)})
                 if args.out:  # written as it goes, so a long run can be read (and resumed by hand)
                     pd.DataFrame(rows).to_csv(args.out, index=False)
-            last = pd.DataFrame(rows[-len(args.seeds):])
+            here = (ds.name, json.dumps(cand))
+            last = pd.DataFrame([r for r in rows if (r["data"], r["candidate"]) == here])
+            if last.empty:
+                continue
             print(f"{ds.name:12s} {json.dumps(cand):60s} dev AUC-PR {last.dev_auc_pr.mean():.3f}"
                   f" ± {last.dev_auc_pr.std():.3f}  fit {last.fit_s.mean():.1f}s", flush=True)
     if args.out:
