@@ -121,3 +121,13 @@ def test_mnp_fitted_on_raw_pendigits_units_scores_like_min_max():
     Xtr, Xte = inputs["x100+50"]
     unscaled = MNP(**params, scaler=None).fit(Xtr, split.y_train_semi).decision_function(Xte)
     assert auc_pr(split.y_test, unscaled) < figures["minmax"] - 0.2  # what the scaler protects against
+
+
+def test_head_features_feeds_the_input_to_the_head_and_round_trips(make_mnp, weak_data, tmp_path):
+    model = make_mnp(head_features=True).fit(weak_data.X, weak_data.y)
+    first = model.net.members[0].scorer[0]
+    assert first.in_features == model.rep_dim + 2 + weak_data.X.shape[1]
+    assert make_mnp().fit(weak_data.X, weak_data.y).net.members[0].scorer[0].in_features == model.rep_dim + 2
+    model.save_model(tmp_path / "h.pt")
+    loaded = MNP.load_model(tmp_path / "h.pt")
+    np.testing.assert_array_equal(loaded.decision_function(weak_data.X), model.decision_function(weak_data.X))
