@@ -351,9 +351,10 @@ _COMMON_PARAMS = """
         ``'anomalies'`` is AnoOnly. ``'all'`` is its control: the base method's
         whole loss (unlabeled term included) on the same network, batches and
         budget, which isolates what the anomaly-only loss itself does.
-    scaler : str or None, default='robust'
+    scaler : str or None, default='minmax'
         Input scaling learned from the training rows (fitted ``scaler_``), as
-        MNP's; see :mod:`deepod_mnp.scaling`. None feeds X as given."""
+        MNP's: on min-max scaled features the identity, on raw units the same
+        model; see :mod:`deepod_mnp.scaling`. None feeds X as given."""
 
 _COMMON_ATTRIBUTES = """
     scaler_ : FeatureScaler or None

@@ -122,14 +122,18 @@ class MNP(BaseDeepAD, BaseEstimator):
         one labeled anomaly a single member's result varies a lot with its seed;
         averaging three raised development-split AUC-PR on every large set (see
         BENCHMARKS.md). 1 is the paper's single model.
-    scaler : str or None, default='robust'
+    scaler : str or None, default='minmax'
         Input scaling learned from the training rows and applied to every row
         scored (the fitted ``scaler_``, saved with the model), so that the
-        units of the features do not matter: ``'robust'`` (median / IQR),
-        ``'standard'``, ``'minmax'``, ``'quantile'``, optionally with a tail
-        rule for rows far outside the training bulk (``'robust+clip'``,
-        ``'robust+log'``); see :mod:`deepod_mnp.scaling`. None feeds X as
-        given (the paper's model, which expects min-max scaled features).
+        units of the features do not matter. ``'minmax'`` is the protocol's
+        own step learned inside the model: on min-max scaled features it is
+        the identity (the paper's model), on raw units it gives the same
+        model. ``'robust'`` (median / IQR), ``'standard'`` and ``'quantile'``
+        are the alternatives, an affine one optionally with a tail rule for
+        rows far outside the training bulk (``'robust+clip'``,
+        ``'robust+log'``); see :mod:`deepod_mnp.scaling`. The development
+        splits chose ``'minmax'`` (BENCHMARKS.md, "Input scaling"). None feeds
+        X as given.
     inference_batch_size : int, default=8192
         Rows scored per forward pass. Chunks this size stay in the CPU's cache;
         on a CPU with several torch threads they are scored in parallel.

@@ -102,9 +102,9 @@ def test_old_checkpoint_without_scaler_loads_as_unscaled(make_mnp, weak_data, tm
 def test_mnp_fitted_on_raw_pendigits_units_scores_like_min_max():
     """Real data: the protocol split of Pendigits in raw units and multiplied by 100 plus 50.
 
-    Without scaling the raw-unit fit collapses (seed 42: AUC-PR 0.82 on min-max
-    features, 0.12 at x100+50); with the default scaler all three inputs give
-    the same model up to float rounding.
+    Without scaling the raw-unit fit collapses (seed 42, defaults: AUC-PR 0.82
+    on min-max features, 0.12 at x100+50); with the default scaler all three
+    inputs give the same model up to float rounding.
     """
     X, y = load_pendigits()
     split = make_split(X, y, labeled_ratio=0.01)
@@ -112,15 +112,20 @@ def test_mnp_fitted_on_raw_pendigits_units_scores_like_min_max():
     train, test, _ = split_indices(y)
     inputs = {"minmax": (split.X_train, split.X_test), "raw": (X_kept[train], X_kept[test]),
               "x100+50": (split.X_train * 100 + 50, split.X_test * 100 + 50)}
-    params = dict(n_ensemble=1, epochs=3, random_state=42, device="cpu")
+    params = dict(n_ensemble=1, random_state=42, device="cpu")  # one member: 0.76 at seed 42
     figures = {name: auc_pr(split.y_test, MNP(**params).fit(Xtr, split.y_train_semi).decision_function(Xte))
                for name, (Xtr, Xte) in inputs.items()}
-    assert figures["minmax"] > 0.5
+    assert figures["minmax"] > 0.6
     for name in ("raw", "x100+50"):
         assert abs(figures[name] - figures["minmax"]) < 0.02, figures
     Xtr, Xte = inputs["x100+50"]
     unscaled = MNP(**params, scaler=None).fit(Xtr, split.y_train_semi).decision_function(Xte)
     assert auc_pr(split.y_test, unscaled) < figures["minmax"] - 0.2  # what the scaler protects against
+    # on the protocol's min-max features the default scaler is the identity: the paper's model, bit for bit
+    Xtr, Xte = inputs["minmax"]
+    default = MNP(**params).fit(Xtr, split.y_train_semi).decision_function(Xte)
+    np.testing.assert_array_equal(default, MNP(**params, scaler=None).fit(Xtr, split.y_train_semi)
+                                  .decision_function(Xte))
 
 
 def test_head_features_feeds_the_input_to_the_head_and_round_trips(make_mnp, weak_data, tmp_path):
