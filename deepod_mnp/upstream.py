@@ -828,7 +828,7 @@ def patch_bib(text: str) -> str:
 
 def render_deepod_test() -> str:
     """``deepod/test/test_mnp.py`` in the style of DeepOD's ``test_devnet.py``."""
-    from deepod_mnp.detector import MNP
+    from deepod_mnp.models.mnp import MNP
 
     accepted = inspect.signature(MNP).parameters
     unknown = sorted(set(TEST_PARAMS) - set(accepted))

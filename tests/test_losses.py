@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepod_mnp import losses as L
-from deepod_mnp.dwa import dwa_weights
-from deepod_mnp.networks import MNPOutput
+from deepod_mnp.method import losses as L
+from deepod_mnp.method import similarity as sim
+from deepod_mnp.method.dwa import dwa_weights
+from deepod_mnp.method.networks import MNPOutput
 
 
 # ------------------------------------------------------------------ references
@@ -71,24 +72,24 @@ def test_reconstruction_error_unknown_kind():
 def test_student_t_similarity_matches_eq6_on_normalised_vectors(alpha):
     z = np.array([[3.0, 4.0], [1.0, 0.0], [-2.0, 0.5]])
     u = np.array([[0.0, 2.0], [1.0, 1.0]])
-    s = L.student_t_similarity(t64(z), t64(u), alpha).numpy()
+    s = sim.student_t_similarity(t64(z), t64(u), alpha).numpy()
     assert s.shape == (3, 2)
     np.testing.assert_allclose(s, np_student_t(z, u, alpha), rtol=1e-10)
 
 
 def test_student_t_similarity_hand_value_alpha_1():
     # z -> (0.6, 0.8), u -> (0, 1): ||.||^2 = 0.36 + 0.04 = 0.4, s = 1 / 1.4 (alpha = 1)
-    s = L.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 1.0).item()
+    s = sim.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 1.0).item()
     assert s == pytest.approx(1.0 / 1.4)
     # alpha = 3: (1 + 0.4 / 3) ** -2
-    s3 = L.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 3.0).item()
+    s3 = sim.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 3.0).item()
     assert s3 == pytest.approx((1.0 + 0.4 / 3.0) ** -2)
 
 
 def test_student_t_similarity_is_scale_invariant_and_one_at_prototype():
     z = t64([[2.0, 0.0], [0.0, 0.1]])
     u = t64([[5.0, 0.0]])
-    s = L.student_t_similarity(z, u).numpy()[:, 0]
+    s = sim.student_t_similarity(z, u).numpy()[:, 0]
     assert s[0] == pytest.approx(1.0)  # same direction, different norm
     assert s[1] == pytest.approx((1.0 + 2.0) ** -1.0)  # orthogonal unit vectors: distance^2 = 2
 
@@ -99,14 +100,14 @@ S = np.array([[0.2, 0.9, 0.4], [0.5, 0.3, 0.1], [0.25, 0.25, 0.6], [1.0, 0.2, 0.
 
 @pytest.mark.parametrize("beta", [1.0, 2.5])
 def test_normality_weights_raw(beta):
-    w = L.normality_weights(t64(S), beta, normalize=False).numpy()
+    w = sim.normality_weights(t64(S), beta, normalize=False).numpy()
     np.testing.assert_allclose(w, np_sigmoid(beta * np.array([0.9, 0.5, 0.6, 1.0])))
     assert w[3] > w[0] > w[2] > w[1]  # more similar to some prototype -> more normal
 
 
 def test_normality_weights_normalised_to_mean_one():
     raw = np_sigmoid(S.max(1))
-    w = L.normality_weights(t64(S), 1.0, normalize=True).numpy()
+    w = sim.normality_weights(t64(S), 1.0, normalize=True).numpy()
     np.testing.assert_allclose(w, raw / raw.mean())
     assert w.mean() == pytest.approx(1.0)
 

@@ -1,4 +1,4 @@
-"""Losses of MNP, one function per equation of the paper.
+"""Losses of MNP (Eq. 3-5, 8-10, 12), one function per equation of the paper.
 
 Naming: ``_u`` is a tensor over the unlabeled samples of a mini-batch, ``_a``
 over its labeled anomalies. Every function returns a scalar (or per-sample)
@@ -9,36 +9,22 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from deepod_mnp.method.similarity import max_similarity, normality_weights
+
 RECON_LOSSES = ("smooth_l1", "mse")
+_ELEMENTWISE = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+def elementwise_loss(kind: str, name: str = "recon_loss"):
+    """The per-element loss ``l`` called ``kind``; ``name`` is the parameter named in the error."""
+    if kind not in _ELEMENTWISE:
+        raise ValueError(f"{name} must be one of {RECON_LOSSES}, got {kind!r}.")
+    return _ELEMENTWISE[kind]
 
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "smooth_l1") -> torch.Tensor:
     """Per-sample reconstruction error ``e_i = l(x_i, x_hat_i)``, the mean over features."""
-    if kind == "smooth_l1":
-        err = F.smooth_l1_loss(x_hat, x, reduction="none")
-    elif kind == "mse":
-        err = F.mse_loss(x_hat, x, reduction="none")
-    else:
-        raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}.")
-    return err.mean(dim=1)
-
-
-def student_t_similarity(z: torch.Tensor, prototypes: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    """Similarity ``s_ij`` of each code to each prototype, both L2-normalised, shape (n, k)."""
-    z = F.normalize(z, dim=1)
-    u = F.normalize(prototypes, dim=1)
-    dist2 = torch.cdist(z, u).pow(2)
-    return (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)  # Eq. 6
-
-
-def normality_weights(s: torch.Tensor, beta: float = 1.0, normalize: bool = True) -> torch.Tensor:
-    """Weights ``w_i`` of unlabeled samples, the likelihood of being normal.
-
-    With ``normalize`` (the authors' code) the weights of a batch are rescaled to
-    mean 1, so they reweight samples without changing the loss's scale.
-    """
-    w = torch.sigmoid(beta * s.max(dim=1).values)  # Eq. 7
-    return w / w.mean() if normalize else w
+    return elementwise_loss(kind)(x_hat, x, reduction="none").mean(dim=1)
 
 
 def recon_loss(e_u: torch.Tensor, e_a: torch.Tensor | None, w: torch.Tensor,
@@ -82,17 +68,15 @@ def contrastive_loss(s_max_u: torch.Tensor, w: torch.Tensor, s_max_a: torch.Tens
 def prototype_loss(s_u: torch.Tensor, w: torch.Tensor, s_a: torch.Tensor | None,
                    fixed_target: bool = False) -> torch.Tensor:
     """``L_np = L_con + L_kl``."""
-    s_max_a = None if s_a is None else s_a.max(dim=1).values
-    l_con = contrastive_loss(s_u.max(dim=1).values, w, s_max_a)
+    s_max_a = None if s_a is None else max_similarity(s_a)
+    l_con = contrastive_loss(max_similarity(s_u), w, s_max_a)
     return l_con + kl_clustering_loss(s_u, fixed_target)  # Eq. 10
 
 
 def score_loss(score_u: torch.Tensor, w: torch.Tensor, score_a: torch.Tensor | None,
                kind: str = "smooth_l1") -> torch.Tensor:
     """``L_score``: weighted loss of unlabeled scores towards 0, anomalies' towards 1."""
-    if kind not in RECON_LOSSES:
-        raise ValueError(f"score_loss must be one of {RECON_LOSSES}, got {kind!r}.")
-    fn = F.smooth_l1_loss if kind == "smooth_l1" else F.mse_loss
+    fn = elementwise_loss(kind, "score_loss")
     loss = (w * fn(score_u, torch.zeros_like(score_u), reduction="none")).mean()
     if score_a is not None and score_a.numel() > 0:
         loss = loss + fn(score_a, torch.ones_like(score_a))
@@ -138,7 +122,7 @@ class MNPLoss(torch.nn.Module):
     def forward(self, out_u, out_a=None) -> torch.Tensor:
         """Stack ``(L_recon, L_np, L_score)`` for unlabeled outputs ``out_u`` and anomalies' ``out_a``.
 
-        Both are :class:`deepod_mnp.networks.MNPOutput`; ``out_a`` may be None
+        Both are :class:`deepod_mnp.method.networks.MNPOutput`; ``out_a`` may be None
         when no anomaly is labeled.
         """
         if self.use_weights:
