@@ -66,8 +66,8 @@ def criterion_of(model):
     return model._build_criterion(model.net, None)
 
 
-def input_grads(model, net, x_u, x_a):
-    loss = model.training_forward((x_u, x_a), net, criterion_of(model))
+def input_grads(model, net, x_u, x_a, criterion=None):
+    loss = model.training_forward((x_u, x_a), net, criterion or criterion_of(model))
     return torch.autograd.grad(loss, (x_u, x_a))
 
 
@@ -152,12 +152,12 @@ def test_control_loss_on_all_trains_on_unlabeled_rows_too(fitted, data):
     """``loss_on='all'`` is the base method's whole loss: the unlabeled rows get a direct gradient."""
     x_u, x_a = mixed_batch(data)
     control = clone(fitted).set_params(loss_on="all")
-    g_u, g_a = input_grads(control, fresh_net(fitted).eval(), x_u, x_a)
+    criterion = criterion_of(fitted)
+    g_u, g_a = input_grads(control, fresh_net(fitted).eval(), x_u, x_a, criterion)
     assert torch.count_nonzero(g_u) > 0 and torch.count_nonzero(g_a) > 0
     # on the anomalies alone both losses agree; the control adds the unlabeled term
     out = fresh_net(fitted).eval()(torch.cat([x_u, x_a])).detach()
     n_u = len(x_u)
-    criterion = criterion_of(fitted)
     anomaly_only = fitted._anomaly_loss(out[n_u:], criterion)
     unlabeled_only = control._full_loss(out[:n_u], n_u, criterion)
     whole = control._full_loss(out, n_u, criterion)
