@@ -76,6 +76,13 @@ class TrainingData:
     rng: np.random.Generator
 
 
+def store_params(estimator: Any, params: dict[str, Any]) -> None:
+    """What every ``__init__`` does: store each argument under its name: ``store_params(self, locals())``."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 def _draw_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31 - 1))
 

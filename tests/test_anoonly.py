@@ -11,8 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from deepod_mnp import DETECTORS, make_detector, register_with_deepod
-from deepod_mnp import DeepSADAnoOnly, DevNetAnoOnly
+from deepod_mnp import DETECTORS, DeepSADAnoOnly, DevNetAnoOnly, make_detector, register_with_deepod
 from deepod_mnp.models.anoonly import parse_hidden_dims
 
 CLASSES = [DevNetAnoOnly, DeepSADAnoOnly]

@@ -29,7 +29,7 @@ from deepod.models.tabular.devnet import DevLoss
 from deepod.models.tabular.dsad import DSADLoss
 
 from deepod_mnp._params import BOOLEAN, POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate
-from deepod_mnp.base import BaseDetector, TrainingData
+from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.method.anoonly import (
     deep_sad_targets,
     deviation_labels,
@@ -118,26 +118,6 @@ class _AnoOnlyBase(BaseDetector):
     _saved_attributes: ClassVar[tuple[str, ...]] = (*BaseDetector._saved_attributes, "hidden_dims_")
     _anomalies_required = "AnoOnly's only loss is on labeled anomalies"
 
-    def __init__(self, *, epochs: int, epoch_steps: int, batch_size: int, anomaly_batch_size: int,
-                 lr: float, weight_decay: float, hidden_dims: Any, act: str, bias: bool,
-                 inference_batch_size: int, contamination: float, device: str, verbose: int,
-                 random_state: int | None, loss_on: str = "anomalies") -> None:
-        self.epochs = epochs
-        self.epoch_steps = epoch_steps
-        self.batch_size = batch_size
-        self.anomaly_batch_size = anomaly_batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.hidden_dims = hidden_dims
-        self.act = act
-        self.bias = bias
-        self.inference_batch_size = inference_batch_size
-        self.contamination = contamination
-        self.device = device
-        self.verbose = verbose
-        self.random_state = random_state
-        self.loss_on = loss_on
-
     def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
         if self.bias:
             warnings.warn(f"{type(self).__name__}(bias=True): with additive biases (and BN shifts) the "
@@ -193,6 +173,16 @@ class _AnoOnlyBase(BaseDetector):
     def _build_inference_net(self) -> torch.nn.Module:
         return self._build_net(self.n_features_in_, self.hidden_dims_).to(self.device_).eval()
 
+
+_RAISES_AND_REFERENCES = f"""
+
+    Raises
+    ------
+    ValueError
+        From ``fit`` when ``y`` labels no anomaly: AnoOnly has no loss without one.
+
+    References
+    ----------{_REFERENCE}"""
 
 _COMMON_PARAMS = """
     epochs : int, default=50
@@ -252,6 +242,9 @@ _COMMON_ATTRIBUTES = """
         ``decision_scores_ > threshold_`` as 0/1."""
 
 
+_ATTRIBUTES_AND_REFERENCES = _COMMON_ATTRIBUTES + _RAISES_AND_REFERENCES
+
+
 class DevNetAnoOnly(_AnoOnlyBase):
     __doc__ = f"""DevNet trained the AnoOnly way: deviation loss on labeled anomalies only, plus BN.
 
@@ -286,15 +279,7 @@ class DevNetAnoOnly(_AnoOnlyBase):
     Attributes
     ----------
     net : torch.nn.Sequential
-        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).{_COMMON_ATTRIBUTES}
-
-    Raises
-    ------
-    ValueError
-        From ``fit`` when ``y`` labels no anomaly: AnoOnly has no loss without one.
-
-    References
-    ----------{_REFERENCE}
+        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).{_ATTRIBUTES_AND_REFERENCES}
     G. Pang, C. Shen, A. van den Hengel. Deep Anomaly Detection with Deviation
     Networks. KDD 2019.
     """
@@ -307,13 +292,7 @@ class DevNetAnoOnly(_AnoOnlyBase):
                  margin: float = 5.0, l: int = 5000, inference_batch_size: int = 65536,  # noqa: E741
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42, loss_on: str = "anomalies") -> None:
-        super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
-                         anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
-                         hidden_dims=hidden_dims, act=act, bias=bias,
-                         inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
-        self.margin = margin
-        self.l = l
+        store_params(self, locals())
 
     _parameter_constraints: ClassVar[dict] = {
         **_AnoOnlyBase._parameter_constraints,
@@ -379,15 +358,7 @@ class DeepSADAnoOnly(_AnoOnlyBase):
     net : torch.nn.Sequential
         ``body`` (Linear -> BN -> act layers) and ``code`` (DeepOD's name for the network).
     center_ : ndarray of shape (rep_dim,)
-        The hypersphere centre ``c``.{_COMMON_ATTRIBUTES}
-
-    Raises
-    ------
-    ValueError
-        From ``fit`` when ``y`` labels no anomaly: AnoOnly has no loss without one.
-
-    References
-    ----------{_REFERENCE}
+        The hypersphere centre ``c``.{_ATTRIBUTES_AND_REFERENCES}
     L. Ruff, R. A. Vandermeulen, N. Goernitz, A. Binder, E. Mueller, K.-R. Mueller,
     M. Kloft. Deep Semi-Supervised Anomaly Detection. ICLR 2020.
     """
@@ -401,13 +372,7 @@ class DeepSADAnoOnly(_AnoOnlyBase):
                  rep_dim: int = 128, eta: float = 1.0, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42, loss_on: str = "anomalies") -> None:
-        super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
-                         anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
-                         hidden_dims=hidden_dims, act=act, bias=bias,
-                         inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
-        self.rep_dim = rep_dim
-        self.eta = eta
+        store_params(self, locals())
 
     _parameter_constraints: ClassVar[dict] = {
         **_AnoOnlyBase._parameter_constraints,

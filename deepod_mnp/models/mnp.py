@@ -22,7 +22,7 @@ from deepod_mnp._params import (
     POSITIVE_REAL,
     Options,
 )
-from deepod_mnp.base import BaseDetector, TrainingData
+from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.method.dwa import DynamicWeightAveraging
 from deepod_mnp.method.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.method.networks import MNPEnsemble, MNPNet, ensemble_mean
@@ -196,34 +196,7 @@ class MNP(BaseDetector):
                  recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42) -> None:
-        self.epochs = epochs
-        self.epoch_steps = epoch_steps
-        self.batch_size = batch_size
-        self.anomaly_batch_size = anomaly_batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.rep_dim = rep_dim
-        self.n_prototypes = n_prototypes
-        self.alpha = alpha
-        self.beta = beta
-        self.margin = margin
-        self.dwa_temperature = dwa_temperature
-        self.recon_loss = recon_loss
-        self.score_loss = score_loss
-        self.normalize_weights = normalize_weights
-        self.fixed_dec_target = fixed_dec_target
-        self.pretrain_epochs = pretrain_epochs
-        self.pretrain_noise = pretrain_noise
-        self.use_recon_loss = use_recon_loss
-        self.use_prototype_loss = use_prototype_loss
-        self.use_weights = use_weights
-        self.recon_in_score = recon_in_score
-        self.n_ensemble = n_ensemble
-        self.inference_batch_size = inference_batch_size
-        self.contamination = contamination
-        self.device = device
-        self.verbose = verbose
-        self.random_state = random_state
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ checks
     def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
