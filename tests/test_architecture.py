@@ -98,7 +98,7 @@ def test_the_import_reader_sees_the_known_arrows():
 @pytest.mark.parametrize("src", sorted({s for s, _, _ in OURS}))
 def test_only_allowed_arrows(src):
     part = part_of(src)
-    assert part in ALLOWED, f"{src} belongs to no part of the architecture ({part}); add it to CONTRIBUTING.md"
+    assert part in ALLOWED, f"{src} is in no part of the architecture ({part}); add it to CONTRIBUTING.md"
     bad = [(dst, line) for s, dst, line in OURS
            if s == src and part_of(dst) != part and part_of(dst) not in ALLOWED[part]]
     assert not bad, f"{src} ({part}) may import only {sorted(ALLOWED[part])}, but imports {bad}"
