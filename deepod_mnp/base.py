@@ -129,10 +129,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
 
-    def _clear_fitted(self) -> None:
-        """Drop every attribute that is not a parameter: the detector is unfitted again."""
-        params = set(self.get_params(deep=False))
-        for name in [k for k in vars(self) if k not in params]:
+    def _clear_fitted(self, keep: set[str] | None = None) -> None:
+        """Drop the fitted state (and, with ``keep``, every attribute not in it): unfitted again."""
+        fitted = {*self._fitted_attributes, "feature_names_in_"}
+        for name in [k for k in vars(self) if k in fitted or (keep is not None and k not in keep)]:
             delattr(self, name)
 
     def _check_y(self, y: Any, n_samples: int) -> np.ndarray:
@@ -174,6 +174,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             The fitted detector.
         """
         self._clear_fitted()
+        before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
         validate_params(self)
         columns = getattr(X, "columns", None)
         X = check_X(X)
@@ -183,7 +184,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         try:
             self._fit(X, y, device)
         except BaseException:
-            self._clear_fitted()  # nothing of a failed fit stays, the device copy of X included
+            self._clear_fitted(keep=before)  # nothing of a failed fit stays, the device copy of X included
             raise
         if columns is not None:
             self.feature_names_in_ = np.asarray(columns, dtype=object)
