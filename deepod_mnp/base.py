@@ -94,8 +94,8 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     stores them, and ``_parameter_constraints`` extending this class's), its
     fitted attributes (``_fitted_attributes``) and DeepOD's hooks. ``fit``
     draws every seed from ``random_state`` inside ``torch.random.fork_rng``
-    (the global RNGs are left alone) and passes the generator and the device
-    copy of the data to the hooks as arguments.
+    (the global RNGs are left alone) and passes the random generator and the
+    device copy of the data to the hooks as arguments (:class:`TrainingData`).
 
     Fitted attributes are exactly :attr:`_fitted_attributes` (plus
     ``feature_names_in_`` when ``X`` was a DataFrame); nothing else stays on
@@ -124,6 +124,8 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     _saved_attributes: ClassVar[tuple[str, ...]] = ("n_features_in_", "decision_scores_", "loss_history_")
     #: Why the detector cannot train without a labeled anomaly, or None (it warns instead).
     _anomalies_required: ClassVar[str | None] = None
+    #: The terms a detector that trains without labeled anomalies drops (named in its warning).
+    _no_anomaly_terms: ClassVar[str] = "the loss on anomalies"
 
     # ------------------------------------------------------------------ checks
     def __sklearn_is_fitted__(self) -> bool:
@@ -147,12 +149,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
                 raise ValueError(f"y labels no anomaly; {name} needs at least one labeled anomaly (1), "
                                  f"since {self._anomalies_required}.")
             warnings.warn(f"y labels no anomaly: {name} trains without the labeled-anomaly terms "
-                          f"({self._no_anomaly_terms}).", UserWarning, stacklevel=4)
+                          f"({self._no_anomaly_terms}).", UserWarning, stacklevel=3)
         if not np.any(y == 0):
             raise ValueError(f"y labels every sample as an anomaly; {name} needs unlabeled samples (0).")
         return y
-
-    _no_anomaly_terms: ClassVar[str] = "the loss on anomalies"
 
     def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
         """Checks of the parameters against the data (none by default)."""
