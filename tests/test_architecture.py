@@ -148,3 +148,17 @@ def test_detectors_do_not_import_each_other():
     for src, dst, line in OURS:
         if src in models:
             assert dst not in models - {src}, f"{src}:{line} imports the detector {dst}"
+
+
+def test_each_equation_is_in_one_place_in_the_method():
+    """Every ``# Eq. N`` comment stands once, in ``method/``; no detector writes an equation again."""
+    import re
+
+    seen: dict[str, list[str]] = {}
+    for path in SOURCES:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for eq in re.findall(r"# Eq\. (\d+)\b", line):
+                seen.setdefault(eq, []).append(f"{module_name(path)}:{n}")
+    assert sorted(seen, key=int) == [str(i) for i in range(1, 14)]
+    for eq, places in seen.items():
+        assert len(places) == 1 and places[0].startswith("deepod_mnp.method."), (eq, places)

@@ -37,7 +37,7 @@ def dwa_weights(history: Sequence[Sequence[float]], temperature: float = 2.0) ->
     logits = rate / temperature
     logits -= logits.max()
     expo = np.exp(logits)
-    return n_losses * expo / expo.sum()  # Eq. 13 weights
+    return n_losses * expo / expo.sum()  # lambda_k of DWA (Liu et al.), used in Eq. 13
 
 
 class DynamicWeightAveraging:
