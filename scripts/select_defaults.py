@@ -18,7 +18,7 @@ main sets. A candidate is a dict of MNP parameters, with two extra keys:
 ``"model"`` fits another registered detector instead of MNP (e.g. the peer
 ``"CatBoost"``), and ``"prescale"`` (``"robust"``, ``"robust+clip"``,
 ``"robust+log"``, ``"standard"``, ``"quantile"``, ``"none"``) applies a
-:class:`deepod_mnp.scaling.FeatureScaler` fitted on the fitting part to both
+:class:`deepod_mnp.method.scaling.FeatureScaler` fitted on the fitting part to both
 parts before the detector sees them. ``--raw`` starts from the unscaled
 features (the protocol's split and constant-column drop without its min-max
 step); ``--skip-larger N`` leaves out data sets with more than N train rows for
@@ -48,8 +48,8 @@ from deepod_mnp.benchmark.protocol import (
     split_indices,
 )
 from deepod_mnp.data import load_dataset
+from deepod_mnp.method.scaling import FeatureScaler
 from deepod_mnp.registry import make_detector
-from deepod_mnp.scaling import FeatureScaler
 
 MAIN = ("pendigits", "thyroid", "cardio", "pima", "annthyroid", "vehicle_insurance", "gamma", "bank",
         "backdoor")

@@ -8,7 +8,7 @@ from sklearn.preprocessing import QuantileTransformer
 from deepod_mnp import MNP
 from deepod_mnp.benchmark.protocol import auc_pr, drop_constant_features, make_split, split_indices
 from deepod_mnp.datasets import load_pendigits
-from deepod_mnp.scaling import FeatureScaler, make_scaler, parse_spec
+from deepod_mnp.method.scaling import FeatureScaler, make_scaler, parse_spec
 
 SPECS = ["robust", "robust+clip", "robust+log", "standard", "standard+clip", "minmax", "quantile"]
 
@@ -136,3 +136,19 @@ def test_head_features_feeds_the_input_to_the_head_and_round_trips(make_mnp, wea
     model.save_model(tmp_path / "h.pt")
     loaded = MNP.load_model(tmp_path / "h.pt")
     np.testing.assert_array_equal(loaded.decision_function(weak_data.X), model.decision_function(weak_data.X))
+
+
+@pytest.mark.parametrize("cls", ["DevNetAnoOnly", "DeepSADAnoOnly"])
+def test_anoonly_learns_its_scaling_too(cls, weak_data, tmp_path):
+    """AnoOnly's default scaler: raw units and min-max features give the same scores; None is X as given."""
+    import deepod_mnp
+
+    make = getattr(deepod_mnp, cls)
+    X, y = weak_data.X, weak_data.y
+    params = dict(epochs=2, epoch_steps=4, device="cpu", random_state=0)
+    minmax = FeatureScaler("minmax").fit(X)
+    on_raw = make(**params).fit(X * 1000 - 7, y)
+    on_minmax = make(**params).fit(minmax.transform(X), y)
+    np.testing.assert_allclose(on_raw.decision_function(X * 1000 - 7),
+                               on_minmax.decision_function(minmax.transform(X)), rtol=1e-4, atol=1e-5)
+    assert on_raw.scaler_.method == "minmax" and make(**params, scaler=None).fit(X, y).scaler_ is None

@@ -202,24 +202,10 @@ def make_scaler(spec: str | None, random_state: int = 0) -> FeatureScaler | None
     return None if method is None else FeatureScaler(method, tail=tail, random_state=random_state)
 
 
-def check_scaled(X: Any, scaler: FeatureScaler | None, *, fit: bool = False,
-                 n_features: int | None = None) -> np.ndarray:
-    """Validate ``X`` and return it scaled by ``scaler`` (fitted first when ``fit``) as C-contiguous float32.
-
-    With ``scaler=None`` this is :func:`deepod_mnp._validation.check_X` unchanged.
-    Otherwise the data is validated and scaled in float64 before the cast to
-    float32, so raw units of any magnitude keep their precision.
-    """
-    from sklearn.utils.validation import check_array
-
-    from deepod_mnp import _validation as val
-
-    if scaler is None:
-        return val.check_X(X, n_features=n_features)
-    arr = check_array(X, dtype=np.float64, ensure_2d=True, ensure_all_finite=True, order="C", input_name="X")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"X has {arr.shape[1]} features, but the detector was fitted with {n_features} "
-                         "features.")
-    if fit:
-        scaler.fit(arr)
-    return np.ascontiguousarray(scaler.transform(arr, np.float32))
+def is_valid_spec(spec: Any) -> bool:
+    """Whether ``spec`` is a valid ``scaler`` parameter (for the parameter constraints)."""
+    try:
+        parse_spec(spec)
+    except ValueError:
+        return False
+    return True
