@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[42])
     ap.add_argument("--params", default="{}", help="MNP parameters as JSON")
     ap.add_argument("--max-rows", type=int, default=40000)
-    ap.add_argument("--peers", default="CatBoost,IForest")
+    ap.add_argument("--peers", default="CatBoost,IForest", help="comma-separated; '' for none")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -62,7 +62,7 @@ def main() -> None:
                    "head score": auc_pr(yd, comp["score"]),
                    "e_i alone": auc_pr(yd, comp["reconstruction_error"]),
                    "-s_i alone": auc_pr(yd, -comp["max_similarity"])}
-            for peer in args.peers.split(","):
+            for peer in [p for p in args.peers.split(",") if p]:
                 det = make_detector(peer, random_state=seed, **({"n_jobs": 1} if peer != "IForest" else {}))
                 det.fit(Xf, yf if peer != "IForest" else None)
                 row[peer] = auc_pr(yd, det.decision_function(Xd))
