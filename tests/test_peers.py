@@ -100,3 +100,25 @@ def test_bench_records_a_missing_peer_as_failed(data, monkeypatch):
     assert record["status"] == "failed" and record["error_type"] == "PeerNotInstalledError"
     assert "not installed" in record["error"] and "deepod-mnp[boost]" in record["error"]
     json.dumps(record, default=str)  # storable
+
+
+def test_group_summary_counts_wins_and_skips_models_without_results():
+    import pandas as pd
+
+    from deepod_mnp.benchmark.report import group_summary, group_summary_markdown, results_frame
+
+    rows = [{"dataset": d, "model": m, "seed": s, "status": "ok", "auc_pr": v + 0.01 * s, "fit_time": 1.0}
+            for d, (a, b) in {"x": (0.9, 0.5), "y": (0.4, 0.6), "z": (0.7, 0.2)}.items()
+            for m, v in (("MNP", a), ("CatBoost", b)) for s in (0, 1)]
+    rows.append({"dataset": "x", "model": "DevNet", "seed": 0, "status": "failed", "auc_pr": None,
+                 "fit_time": None})
+    df = results_frame(rows)
+    table = group_summary(df, {"all": ["x", "y", "z"], "two": ["x", "y"]}).set_index(["group", "model"])
+    cat = table.loc[("all", "CatBoost")]
+    assert (cat["wins"], cat["ties"], cat["losses"], cat["n_datasets"]) == (2, 0, 1, 3)
+    assert cat["mean"] == pytest.approx((0.505 + 0.605 + 0.205) / 3)
+    assert table.loc[("two", "MNP"), "mean"] == pytest.approx((0.905 + 0.405) / 2)
+    assert table.loc[("all", "DevNet"), "n_datasets"] == 0
+    text = group_summary_markdown(df, {"all": ["x", "y", "z"]})
+    assert "| CatBoost | 3 |" in text and "2-0-1" in text and "DevNet" not in text
+    assert isinstance(df, pd.DataFrame)

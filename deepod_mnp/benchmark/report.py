@@ -310,6 +310,7 @@ def group_summary_markdown(df: pd.DataFrame, groups: dict[str, Sequence[str]], r
     table = group_summary(df, groups, reference, column)
     parts = []
     for group, sub in table.groupby("group", sort=False):
+        sub = sub[sub["n_datasets"] > 0]  # models not run on this group
         best = sub["mean"].max()
         cells = pd.DataFrame({
             "data sets": sub["n_datasets"].astype(int).to_numpy(),
