@@ -37,7 +37,7 @@ from deepod_mnp._params import (
     validate_params,
 )
 from deepod_mnp._validation import check_X, check_y
-from deepod_mnp.method import scaling
+from deepod_mnp.method.scaling import FeatureScaler, is_valid_spec, make_scaler
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         "weight_decay": [NON_NEGATIVE_REAL],
         "inference_batch_size": [POSITIVE_INT],
         "contamination": [Interval(numbers.Real, 0, 0.5, low_inclusive=False)],
-        "scaler": [Predicate(scaling.is_valid_spec, "None or a scaler such as 'minmax', 'robust' or "
+        "scaler": [Predicate(is_valid_spec, "None or a scaler such as 'minmax', 'robust' or "
                              "'robust+clip' (deepod_mnp.method.scaling)")],
     }
     #: The fitted state after ``fit`` (``feature_names_in_`` besides, for DataFrames).
@@ -183,7 +183,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
         validate_params(self)
         columns = getattr(X, "columns", None)
-        scaler = scaling.make_scaler(self.scaler)
+        scaler = make_scaler(self.scaler)
         X = self._scaled(X, scaler, fit=True)
         y = self._check_y(y, len(X))
         self._check_training_data(X, y)
@@ -199,7 +199,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         return self
 
     @staticmethod
-    def _scaled(X: Any, scaler: scaling.FeatureScaler | None, *, fit: bool = False,
+    def _scaled(X: Any, scaler: FeatureScaler | None, *, fit: bool = False,
                 n_features: int | None = None) -> np.ndarray:
         """Validated X with the input scaling applied (fitted first when ``fit``), as float32.
 
@@ -368,7 +368,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         if "scaler_" not in state:  # checkpoints from before input scaling fed X as given
             state["scaler_"], self.scaler = None, None
         elif isinstance(state["scaler_"], dict):
-            state["scaler_"] = scaling.FeatureScaler.from_state(state["scaler_"])
+            state["scaler_"] = FeatureScaler.from_state(state["scaler_"])
         for name, value in state.items():
             setattr(self, name, value)
         self.net = self._build_inference_net()
