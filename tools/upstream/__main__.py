@@ -34,9 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {path}")
     print(f"{PATCH_NAME}: {result['patch_lines']} lines; {PIN_FIX_DIR}/{PIN_FIX_PATCH}: "
           f"{result['pin_fix']['patch_lines']} lines (both checked with git apply on DeepOD main)")
-    print("Lines per file of the pull request:")
-    for path, n in result["lines"].items():
-        print(f"  {n:5d}  {path}{'  (new)' if path in result['new_files'] else ''}")
+    print("Files of the pull request (lines; for DeepOD's own files, lines added and removed):")
+    for path, (added, removed) in result["changes"].items():
+        size = f"{result['lines'][path]:5d}" if path in result["new_files"] else f"+{added} -{removed}"
+        print(f"  {size:>9}  {path}{'  (new)' if path in result['new_files'] else ''}")
     package = sum(n for p, n in result["lines"].items() if p.startswith(TARGET_DIR + "/"))
     print(f"  {package:5d}  {TARGET_DIR}/ in all")
     print(f"{TARGET_DIR}/ imports: {', '.join(result['module_imports'])}")

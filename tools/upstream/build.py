@@ -56,6 +56,20 @@ def _line_counts(files: dict[str, str]) -> dict[str, int]:
     return {path: text.count("\n") for path, text in sorted(files.items())}
 
 
+def numstat(patch: str) -> dict[str, tuple[int, int]]:
+    """Lines added and removed per file of a git patch."""
+    counts: dict[str, list[int]] = {}
+    current = None
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            current = counts.setdefault(line.rsplit(" b/", 1)[1], [0, 0])
+        elif current is not None and line.startswith("+") and not line.startswith("+++ "):
+            current[0] += 1
+        elif current is not None and line.startswith("-") and not line.startswith("--- "):
+            current[1] += 1
+    return {path: (added, removed) for path, (added, removed) in counts.items()}
+
+
 def _copy_tree(root: Path, dest: Path) -> Path:
     shutil.copytree(root, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
     return dest
@@ -76,8 +90,9 @@ def check_patches(root: Path, patch_files: list[Path], workdir: Path) -> Path:
 
 
 def _pull_request_md(result: dict[str, Any]) -> str:
-    files = "\n".join(f"- `{path}` ({n} lines{', new' if path in result['new_files'] else ''})"
-                      for path, n in result["lines"].items())
+    files = "\n".join(f"- `{path}`: " + (f"new, {result['lines'][path]} lines" if path in result["new_files"]
+                                         else f"+{added} -{removed}")
+                      for path, (added, removed) in result["changes"].items())
     evidence = result["evidence"]
     if evidence is None:
         checks = ("Not run when this description was generated; run `python -m unittest -v "
@@ -87,7 +102,7 @@ def _pull_request_md(result: dict[str, Any]) -> str:
         runs = "; ".join(f"`{r['module']}` {r['tests']} tests, {r['failures'] + r['errors']} failed"
                          for r in evidence["results"])
         checks = (f"With both patches applied to `main`, on Python {v['python']}, torch {v['torch']}, "
-                  f"NumPy {v['numpy']}, scikit-learn {v['scikit-learn']} (ray not installed): {runs}.")
+                  f"NumPy {v['numpy']}, scikit-learn {v['scikit-learn']}, ray blocked from import: {runs}.")
     third_party = ", ".join(m for m in result["module_imports"] if not is_stdlib(m) and m != "deepod")
     return string.Template(read_text(TEMPLATES / "PULL_REQUEST.md")).substitute(
         title=PAPER_TITLE, target_dir=TARGET_DIR, files=files, third_party=third_party,
@@ -138,6 +153,7 @@ def build_upstream(out_dir: str | Path, deepod_src: str | Path | None = None, *,
     -------
     dict
         ``source``, ``files`` (written), ``lines`` (lines per file of the PR),
+        ``changes`` (lines added and removed per file),
         ``new_files``, ``patch_lines``, ``module_imports``, ``notes``,
         ``pin_fix`` (``notes``, ``patch_lines``, ``lines``) and ``evidence``
         (None unless ``run_tests``).
@@ -183,6 +199,7 @@ def build_upstream(out_dir: str | Path, deepod_src: str | Path | None = None, *,
             evidence = run_deepod_tests(tree, tests)
             evidence = {k: evidence[k] for k in ("ok", "results", "versions", "ray_blocked", "log")}
         result = {"out_dir": str(out), "source": source, "lines": _line_counts(new),
+                  "changes": numstat(patch_text),
                   "new_files": sorted(p for p in new if p not in old), "patch_lines": patch_text.count("\n"),
                   "patch_checked": True, "module_imports": module_imports, "notes": notes,
                   "pin_fix": {"notes": pin["notes"], "patch_lines": pin_text.count("\n"),

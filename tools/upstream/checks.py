@@ -29,7 +29,8 @@ NEWER_NAMES = {"validate_data": "scikit-learn 1.6"}
 
 
 def is_stdlib(name: str) -> bool:
-    return name in sys.stdlib_module_names or name in sys.builtin_module_names
+    """A module of the standard library (Python >= 3.10 lists them; 3.9 knows only the built-in ones)."""
+    return name in getattr(sys, "stdlib_module_names", ()) or name in sys.builtin_module_names
 
 
 def _dotted(node: ast.AST) -> str:
@@ -73,6 +74,10 @@ def check_file(path: str, text: str, package_files: set[str]) -> set[str]:
     """Problems of one file raise :class:`UpstreamError`; returns the top-level modules it imports."""
     tree = ast.parse(text, filename=path)
     problems = []
+    try:  # DeepOD's setup.py lists Python 3.7 to 3.10
+        ast.parse(text, filename=path, feature_version=(3, 7))
+    except SyntaxError as exc:
+        problems.append(f"{path}:{exc.lineno}: syntax newer than Python 3.7 ({exc.msg})")
     tops = set()
     if "deepod_mnp" in text:
         problems.append("mentions deepod_mnp")
