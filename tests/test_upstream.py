@@ -340,3 +340,12 @@ def test_pin_fix_requirements_and_lazy_ray():
     assert namespace["M"]().fit().tolist() == [0.0]
     with pytest.raises(UpstreamError, match="outside a function"):
         pinfix.lazy_ray_imports("from ray import tune\nX = tune.choice([1])\n", "m.py")
+
+
+def test_methods_are_dropped_or_replaced():
+    source = "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
+    assert package._drop(source, "A.f") == "class A:\n    def g(self):\n        return 2\n"
+    replaced = package._drop(source, "A.f", "def f(self):\n    return 3\n")
+    assert replaced == source.replace("return 1", "return 3")
+    with pytest.raises(UpstreamError, match="A.h not found"):
+        package._drop(source, "A.h")

@@ -45,6 +45,16 @@ class DropMethod:
     why: str
 
 
+@dataclass(frozen=True)
+class ReplaceMethod:
+    """Put the method in ``templates/<template>`` in place of ``Class.method`` in the upstream copy."""
+
+    module: str
+    qualname: str
+    template: str
+    why: str
+
+
 # Upstream copies differ from ours only here; each entry says why.
 EDITS = (
     Edit("deepod_mnp._validation", "ensure_all_finite=True, ", "",
@@ -63,7 +73,7 @@ EDITS = (
          " Chunks this size stay in the CPU's cache.\n",
          "the upstream copy scores chunks one after another (see the dropped _inference)"),
 )
-DROPS = (
+DROPS: tuple[DropMethod | ReplaceMethod, ...] = (
     DropMethod("deepod_mnp.detector", "MNP._inference",
                "it scores chunks in Python threads and sets torch's process-wide thread count while it "
                "runs; BaseDeepAD._inference scores them one after another, with the same numbers"),

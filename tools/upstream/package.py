@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import string
+import textwrap
 from pathlib import Path
 
 import deepod_mnp
@@ -22,6 +23,7 @@ from tools.upstream.manifest import (
     TARGET_DIR,
     TARGET_PACKAGE,
     TEXT_REPLACEMENTS,
+    ReplaceMethod,
     UpstreamError,
 )
 from tools.upstream.source import read_text
@@ -117,12 +119,16 @@ def _find_def(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.ClassDef
     return node
 
 
-def _drop(source: str, qualname: str) -> str:
-    """Remove a method (with its decorators and the blank lines after it)."""
+def _drop(source: str, qualname: str, replacement: str = "") -> str:
+    """Remove a method (with its decorators and the blank lines after it), or put ``replacement`` there."""
     node = _find_def(ast.parse(source), qualname)
     lines = source.splitlines(keepends=True)
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
     end = node.end_lineno
+    if replacement:
+        indent = lines[start][:len(lines[start]) - len(lines[start].lstrip())]
+        lines[start:end] = [textwrap.indent(textwrap.dedent(replacement).rstrip("\n") + "\n", indent)]
+        return "".join(lines)
     while end < len(lines) and not lines[end].strip():
         end += 1
     del lines[start:end]
@@ -172,6 +178,8 @@ def _replace_mentions(text: str, module: str) -> str:
             ours = ".".join([PACKAGE, *parts[:n]])
             if ours in MODULES:
                 return ".".join([TARGET_PACKAGE, _stem(ours), *parts[n:]])
+            if any(m.startswith(ours + ".") for m in MODULES):  # a package of ours that goes upstream
+                return ".".join([TARGET_PACKAGE, *parts[n:]])
         if parts:
             raise UpstreamError(f"{module} mentions `{match.group(0)}`, which does not go upstream; reword "
                                 "that docstring or comment, or add the module to MODULES")
@@ -194,8 +202,12 @@ def upstream_source(module: str) -> tuple[str, list[str]]:
         text = text.replace(edit.old, edit.new)
         notes.append(f"{MODULES[module]}: {edit.why}.")
     for drop in (d for d in DROPS if d.module == module):
-        text = _drop(text, drop.qualname)
-        notes.append(f"{MODULES[module]}: no `{drop.qualname}`: {drop.why}.")
+        if isinstance(drop, ReplaceMethod):
+            text = _drop(text, drop.qualname, read_text(TEMPLATES / drop.template))
+            notes.append(f"{MODULES[module]}: `{drop.qualname}` is templates/{drop.template}: {drop.why}.")
+        else:
+            text = _drop(text, drop.qualname)
+            notes.append(f"{MODULES[module]}: no `{drop.qualname}`: {drop.why}.")
     text = _rewrite_imports(text, module)
     text, dropped = prune_imports(text)
     if dropped:
