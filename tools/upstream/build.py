@@ -206,7 +206,8 @@ def build_upstream(out_dir: str | Path, deepod_src: str | Path | None = None, *,
                               "lines_changed": sum(1 for line in pin_text.splitlines()
                                                    if line[:1] in "+-" and line[:3] not in ("+++", "---"))},
                   "evidence": evidence}
-        command = f"python -m tools.upstream --out {out_dir} --deepod-src {src} --run-tests"
+        source_arg = "" if deepod_src is None else f" --deepod-src {deepod_src}"
+        command = f"python -m tools.upstream --out {out_dir}{source_arg} --run-tests"
         write_text(out / PIN_FIX_DIR / "EVIDENCE.md", _evidence_md(result, command))
         write_text(out / "PULL_REQUEST.md", _pull_request_md(result))
         result["files"] = [*written, f"{PIN_FIX_DIR}/EVIDENCE.md", "PULL_REQUEST.md"]

@@ -71,7 +71,7 @@ EDITS = (
          " Chunks this size stay in the CPU's cache;\n"
          "        on a CPU with several torch threads they are scored in parallel.\n",
          " Chunks this size stay in the CPU's cache.\n",
-         "the upstream copy scores chunks one after another (see the dropped _inference)"),
+         "the upstream copy scores chunks one after another (see below)"),
 )
 DROPS: tuple[DropMethod | ReplaceMethod, ...] = (
     DropMethod("deepod_mnp.detector", "MNP._inference",
