@@ -1,6 +1,7 @@
 """Build MNP's DeepOD pull request: the subpackage, DeepOD's edited files, the patches, the descriptions."""
 from __future__ import annotations
 
+import ast
 import inspect
 import shutil
 import string
@@ -56,6 +57,16 @@ def _line_counts(files: dict[str, str]) -> dict[str, int]:
     return {path: text.count("\n") for path, text in sorted(files.items())}
 
 
+def _summaries(files: dict[str, str]) -> dict[str, str]:
+    """The first line of each module's docstring."""
+    out = {}
+    for path, text in sorted(files.items()):
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if not path.endswith("__init__.py"):
+            out[path] = doc.strip().splitlines()[0] if doc.strip() else ""
+    return out
+
+
 def numstat(patch: str) -> dict[str, tuple[int, int]]:
     """Lines added and removed per file of a git patch."""
     counts: dict[str, list[int]] = {}
@@ -104,8 +115,10 @@ def _pull_request_md(result: dict[str, Any]) -> str:
         checks = (f"With both patches applied to `main`, on Python {v['python']}, torch {v['torch']}, "
                   f"NumPy {v['numpy']}, scikit-learn {v['scikit-learn']}, ray blocked from import: {runs}.")
     third_party = ", ".join(m for m in result["module_imports"] if not is_stdlib(m) and m != "deepod")
+    modules = "\n".join(f"- `{path.rsplit('/', 1)[1]}`: {summary}"
+                        for path, summary in result["summaries"].items())
     return string.Template(read_text(TEMPLATES / "PULL_REQUEST.md")).substitute(
-        title=PAPER_TITLE, target_dir=TARGET_DIR, files=files, third_party=third_party,
+        title=PAPER_TITLE, target_dir=TARGET_DIR, modules=modules, files=files, third_party=third_party,
         patch_lines=result["patch_lines"], checks=checks,
         upstream_notes="\n".join(f"- {n}" for n in result["notes"]) or "- none",
         pin_notes="\n".join(f"- {n}" for n in result["pin_fix"]["notes"]))
@@ -199,7 +212,7 @@ def build_upstream(out_dir: str | Path, deepod_src: str | Path | None = None, *,
             evidence = run_deepod_tests(tree, tests)
             evidence = {k: evidence[k] for k in ("ok", "results", "versions", "ray_blocked", "log")}
         result = {"out_dir": str(out), "source": source, "lines": _line_counts(new),
-                  "changes": numstat(patch_text),
+                  "changes": numstat(patch_text), "summaries": _summaries(package),
                   "new_files": sorted(p for p in new if p not in old), "patch_lines": patch_text.count("\n"),
                   "patch_checked": True, "module_imports": module_imports, "notes": notes,
                   "pin_fix": {"notes": pin["notes"], "patch_lines": pin_text.count("\n"),
