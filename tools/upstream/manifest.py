@@ -14,16 +14,21 @@ TARGET_DIR = "deepod/models/tabular/mnp"
 # Our module -> file in TARGET_DIR. Each is copied as it is, with its imports of
 # deepod_mnp made relative; ``__init__.py`` comes from templates/ and exports MNP only.
 MODULES = {
-    "deepod_mnp.detector": "model.py",
-    "deepod_mnp.networks": "networks.py",
-    "deepod_mnp.losses": "losses.py",
-    "deepod_mnp.prototypes": "prototypes.py",
-    "deepod_mnp.sampling": "sampling.py",
-    "deepod_mnp.dwa": "dwa.py",
+    "deepod_mnp.models.mnp": "model.py",
+    "deepod_mnp.base": "_base.py",
+    "deepod_mnp.persistence": "_persistence.py",
+    "deepod_mnp._params": "_params.py",
     "deepod_mnp._validation": "_validation.py",
+    "deepod_mnp.method.networks": "networks.py",
+    "deepod_mnp.method.similarity": "similarity.py",
+    "deepod_mnp.method.losses": "losses.py",
+    "deepod_mnp.method.prototype_losses": "prototype_losses.py",
+    "deepod_mnp.method.prototypes": "prototypes.py",
+    "deepod_mnp.method.sampling": "sampling.py",
+    "deepod_mnp.method.dwa": "dwa.py",
 }
 # The module that defines the MNP class.
-MODEL_MODULE = "deepod_mnp.detector"
+MODEL_MODULE = "deepod_mnp.models.mnp"
 
 
 @dataclass(frozen=True)
@@ -60,26 +65,29 @@ EDITS = (
     Edit("deepod_mnp._validation", "ensure_all_finite=True, ", "",
          "check_array's default already rejects NaN and inf, and the keyword needs scikit-learn >= 1.6 "
          "(DeepOD declares >= 0.20)"),
-    Edit("deepod_mnp.detector",
-         '            state = torch.load(Path(path), map_location="cpu", weights_only=True)\n',
-         '            try:\n'
-         '                state = torch.load(Path(path), map_location="cpu", weights_only=True)\n'
-         '            except TypeError:  # torch < 1.13 has no weights_only\n'
-         '                state = torch.load(Path(path), map_location="cpu")\n',
+    Edit("deepod_mnp.persistence",
+         '        state = torch.load(Path(path), map_location="cpu", weights_only=True)\n',
+         '        try:\n'
+         '            state = torch.load(Path(path), map_location="cpu", weights_only=True)\n'
+         '        except TypeError:  # torch < 1.13 has no weights_only\n'
+         '            state = torch.load(Path(path), map_location="cpu")\n',
          "torch.load(weights_only=...) needs torch >= 1.13 (DeepOD declares >= 1.10)"),
-    Edit("deepod_mnp.detector",
+    Edit("deepod_mnp.models.mnp",
          " Chunks this size stay in the CPU's cache;\n"
          "        on a CPU with several torch threads they are scored in parallel.\n",
          " Chunks this size stay in the CPU's cache.\n",
-         "the upstream copy scores chunks one after another (see below)"),
+         "the upstream _base.py scores chunks one after another (see _score_chunks below)"),
+    Edit("deepod_mnp.base", "chunked (threaded)\n", "chunked\n",
+         "the upstream _base.py scores chunks one after another (see _score_chunks below)"),
 )
 DROPS: tuple[DropMethod | ReplaceMethod, ...] = (
-    DropMethod("deepod_mnp.detector", "MNP._inference",
-               "it scores chunks in Python threads and sets torch's process-wide thread count while it "
-               "runs; BaseDeepAD._inference scores them one after another, with the same numbers"),
+    ReplaceMethod("deepod_mnp.base", "BaseDetector._score_chunks", "score_chunks.py.in",
+                  "ours scores chunks in Python threads and sets torch's process-wide thread count while "
+                  "they run; the upstream copy scores them one after another, with the same numbers"),
 )
 # Mentions of our documents in docstrings, reworded for a reader of DeepOD.
-TEXT_REPLACEMENTS = {"BENCHMARKS.md": "deepod-mnp's BENCHMARKS.md"}
+TEXT_REPLACEMENTS = {"BENCHMARKS.md": "deepod-mnp's BENCHMARKS.md",
+                     "CONTRIBUTING.md": "deepod-mnp's CONTRIBUTING.md"}
 
 # Top-level modules the upstream code may import besides the standard library:
 # DeepOD's install requirements that a tabular model may use, and DeepOD itself.
