@@ -212,7 +212,7 @@ def upstream_source(module: str) -> tuple[str, list[str]]:
     text, dropped = prune_imports(text)
     if dropped:
         notes.append(f"{MODULES[module]}: imports left unused by the above dropped ({', '.join(dropped)}).")
-    return _replace_mentions(text, module), notes
+    return _replace_mentions(text, module).rstrip("\n") + "\n", notes  # no blank lines at the end
 
 
 def render_init() -> str:
