@@ -68,8 +68,8 @@ def pr(tmp_path_factory):
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "main"]):
         assert _git(applied, *args).returncode == 0
     patches_ = [tmp / "out" / PIN_FIX_DIR / PIN_FIX_PATCH, tmp / "out" / PATCH_NAME]
-    for patch in patches_:  # each applies to main on its own
-        proc = _git(applied, "apply", "--check", str(patch))
+    for patch in patches_:  # each applies to main on its own, without git's whitespace warnings
+        proc = _git(applied, "apply", "--check", "--whitespace=error", str(patch))
         assert proc.returncode == 0, proc.stderr
     for patch in patches_:
         proc = _git(applied, "apply", str(patch))

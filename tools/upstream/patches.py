@@ -97,6 +97,9 @@ def patch_readme(text: str) -> str:
         raise UpstreamError("README: no reference list (`.. [#...]`) found")
     if not lines[refs[-1]].endswith(("\n", "\r")):
         lines[refs[-1]] += nl
+    if all(not line.strip() for line in lines[refs[-1] + 1:]):
+        # the last reference ends the file: the new one ends it now (git flags blank lines added at the end)
+        del lines[refs[-1] + 1:]
     lines.insert(refs[-1] + 1, nl + PAPER_REFERENCE + nl)
     lines.insert(last + 1, indent + PAPER_ROW + nl)
     count = re.compile(r"(DeepOD includes \*\*)(\d+)(\*\*)")
