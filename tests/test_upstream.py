@@ -87,6 +87,9 @@ def test_the_patch_reproduces_the_written_files(pr):
             "docs/zreferences.bib"} <= set(result["lines"])
     for rel in result["lines"]:
         assert (applied / rel).read_bytes() == (out / rel).read_bytes(), rel
+    for rel in result["new_files"]:  # lines added per file, as reported
+        assert result["changes"][rel] == (result["lines"][rel], 0), rel
+    assert result["changes"][README] == (3, 2)  # count, row, reference; the old count and a blank at the end
     for rel in set(result["lines"]) - set(result["new_files"]):  # main's files keep their LF endings
         assert b"\r\n" not in (pristine / rel).read_bytes() and b"\r\n" not in (out / rel).read_bytes()
     for rel in ("PULL_REQUEST.md", f"{PIN_FIX_DIR}/EVIDENCE.md"):

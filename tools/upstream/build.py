@@ -70,14 +70,14 @@ def _summaries(files: dict[str, str]) -> dict[str, str]:
 def numstat(patch: str) -> dict[str, tuple[int, int]]:
     """Lines added and removed per file of a git patch."""
     counts: dict[str, list[int]] = {}
-    current = None
+    current, in_hunk = None, False
     for line in patch.splitlines():
         if line.startswith("diff --git "):
-            current = counts.setdefault(line.rsplit(" b/", 1)[1], [0, 0])
-        elif current is not None and line.startswith("+") and not line.startswith("+++ "):
-            current[0] += 1
-        elif current is not None and line.startswith("-") and not line.startswith("--- "):
-            current[1] += 1
+            current, in_hunk = counts.setdefault(line.rsplit(" b/", 1)[1], [0, 0]), False
+        elif line.startswith("@@ "):
+            in_hunk = True
+        elif current is not None and in_hunk and line[:1] in "+-":
+            current[line[:1] == "-"] += 1
     return {path: (added, removed) for path, (added, removed) in counts.items()}
 
 

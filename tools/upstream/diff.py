@@ -44,8 +44,12 @@ def unified_diff(old: dict[str, str | None], new: dict[str, str]) -> str:
 
 
 def git_apply(patch: Path, tree: Path, *, check: bool) -> None:
-    """``git apply [--check] patch`` in ``tree``; raise :class:`UpstreamError` with git's message."""
-    _git("apply", *(["--check"] if check else []), str(patch.resolve()), cwd=tree)
+    """``git apply [--check] patch`` in ``tree``; raise :class:`UpstreamError` with git's message.
+
+    Whitespace errors in the added lines (trailing spaces, blank lines added at
+    the end of a file) fail too.
+    """
+    _git("apply", "--whitespace=error", *(["--check"] if check else []), str(patch.resolve()), cwd=tree)
 
 
 def init_repo(tree: Path) -> None:

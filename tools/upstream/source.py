@@ -6,7 +6,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tools.upstream.manifest import DOCS_API, README, UpstreamError
+from tools.upstream.manifest import UpstreamError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Where the team keeps DeepOD's main branch as a `git archive` tarball (absent in a fresh clone).
@@ -63,13 +63,10 @@ def open_source(src: Path, workdir: Path) -> Path:
 
 
 def describe(root: Path, origin: str) -> dict[str, Any]:
-    """What the DeepOD tree is: its version, whether it is ``main`` (ray pinned) and has docs."""
+    """Where the DeepOD tree came from and its version (from ``setup.py``)."""
     version = None
     setup = root / "setup.py"
     if setup.is_file():
         m = re.search(r"version\s*=\s*['\"]([^'\"]+)['\"]", read_text(setup))
         version = m.group(1) if m else None
-    requirements = root / "requirements.txt"
-    return {"origin": origin, "root": str(root), "version": version,
-            "has_readme": (root / README).is_file(), "has_docs": (root / DOCS_API).is_file(),
-            "requirements": read_text(requirements).splitlines() if requirements.is_file() else None}
+    return {"origin": origin, "root": str(root), "version": version}
