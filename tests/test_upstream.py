@@ -240,7 +240,8 @@ def test_cli_prints_sizes(tmp_path):
 
 
 def test_runtime_package_does_not_load_the_tool():
-    code = ("import sys, deepod_mnp, deepod_mnp.cli; "
+    """``import deepod_mnp`` loads no release tooling (test_architecture checks the CLI's imports)."""
+    code = ("import sys, deepod_mnp; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tools' or m.endswith('upstream')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
