@@ -1,13 +1,14 @@
 """The one skeleton of every detector of deepod-mnp: :class:`BaseDetector`.
 
-It owns what the detectors share: parameter and input validation (DeepOD's
-shared parameters included), device and seeds, the training loop with its
-divergence check, chunked (threaded) scoring, ``decision_function`` and
-PyOD's detector API (``predict``, ``predict_proba``, ``predict_confidence``,
-``fit_predict``), persistence and the cleanup of a failed fit. A detector
-writes only DeepOD's hooks (``training_prepare``, ``training_forward``,
-``inference_prepare``, ``inference_forward``, ``epoch_update``), its network
-and its loss (see CONTRIBUTING.md, "Architecture").
+It owns what the detectors share: parameter and input validation, device and
+seeds, the training loop with its divergence check, chunked (threaded)
+scoring, ``decision_function`` and PyOD's detector API (``predict``,
+``predict_proba``, ``predict_confidence``, ``fit_predict``), persistence and
+the cleanup of a failed fit; its parameters include DeepOD's shared ones. A
+detector writes only DeepOD's hooks (``training_prepare``,
+``training_forward``, ``inference_prepare``, ``inference_forward``,
+``epoch_update``), its network and its loss (see CONTRIBUTING.md,
+"Architecture").
 """
 from __future__ import annotations
 
