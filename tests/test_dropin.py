@@ -123,6 +123,15 @@ def test_prt_steps_and_verbose_zero(weak_data, caplog):
     assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
 
 
+def test_a_shared_parameter_that_cannot_apply_is_a_clear_error(weak_data):
+    """DeepOD's DevNet takes ``rep_dim`` and ignores it; DevNetAnoOnly has no layer for it to set."""
+    model = DevNetAnoOnly(epochs=1, epoch_steps=1, rep_dim=128, device="cpu")
+    with pytest.raises(ValueError, match=r"rep_dim must be None: DevNet scores from its last hidden layer.*"
+                                         r"hidden_dims\[-1\].*got 128"):
+        model.fit(weak_data.X, weak_data.y)
+    assert DevNetAnoOnly(epochs=1, epoch_steps=1, rep_dim=None, device="cpu").fit(weak_data.X, weak_data.y)
+
+
 def test_mnp_default_is_the_papers_architecture():
     net = MNP(**TINY_MNP)._build_net(16, n_prototypes=2)
     assert [b[0].out_features for b in net.ae.encoder] == [hidden_width(16, 8), 8] == [12, 8]

@@ -28,7 +28,7 @@ from deepod.core.networks.base_networks import MLPnet
 from deepod.models.tabular.devnet import DevLoss
 from deepod.models.tabular.dsad import DSADLoss
 
-from deepod_mnp._params import POSITIVE_INT, POSITIVE_REAL, Interval, Options, parse_hidden_dims
+from deepod_mnp._params import POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate, parse_hidden_dims
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.method.anoonly import (
     deep_sad_targets,
@@ -251,6 +251,11 @@ class DevNetAnoOnly(_AnoOnlyBase):
         Confidence margin of the deviation loss (DeepOD's and DevNet's default).
     l : int, default=5000
         Size of the Gaussian reference sample of the deviation loss.
+    rep_dim : None, default=None
+        Accepted for DeepOD's shared vocabulary only: DevNet has no
+        representation layer of its own (DeepOD's DevNet ignores its
+        ``rep_dim``). Any other value raises ``ValueError`` in ``fit``; the
+        width of the last hidden layer is ``hidden_dims[-1]``.
 
     Attributes
     ----------
@@ -265,7 +270,8 @@ class DevNetAnoOnly(_AnoOnlyBase):
     def __init__(self, *, epochs: int = 50, epoch_steps: int = 20, batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-5,
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
-                 margin: float = 5.0, l: int = 5000, inference_batch_size: int = 65536,  # noqa: E741
+                 margin: float = 5.0, l: int = 5000, rep_dim: None = None,  # noqa: E741
+                 inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies") -> None:
         store_params(self, locals())
@@ -274,6 +280,10 @@ class DevNetAnoOnly(_AnoOnlyBase):
         **_AnoOnlyBase._parameter_constraints,
         "margin": [POSITIVE_REAL],
         "l": [Interval(numbers.Integral, 2)],
+        "rep_dim": [Predicate(lambda v: v is None,
+                              "None: DevNet scores from its last hidden layer, whose width is "
+                              "hidden_dims[-1], and has no representation layer for rep_dim to set "
+                              "(DeepOD's DevNet ignores it)")],
     }
 
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Sequential:
