@@ -102,7 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    bench = sub.add_parser("bench", help="run detectors on data sets under the BENCHMARK.md protocol")
+    bench = sub.add_parser("bench", help="run detectors on data sets under the PROTOCOL.md protocol")
     bench.add_argument("--data", nargs="+", required=True, metavar="SPEC", help=DATA_HELP)
     bench.add_argument("--models", type=_parse_models, default=["MNP", "DevNet", "RoSAS"],
                        help="comma-separated registry names, or 'all' "
@@ -206,7 +206,7 @@ def _demo(args: argparse.Namespace) -> int:
     config = BenchmarkConfig(models=["MNP", "DevNet"], runs=3, device=args.device)
     print(_dataset_line(dataset))
     print("MNP vs DeepOD DevNet (library defaults), seeds 42-44, 1% of train anomalies labeled "
-          "(here: 1 anomaly), BENCHMARK.md protocol. Takes about 2 minutes on 2 CPU cores.")
+          "(here: 1 anomaly), PROTOCOL.md protocol. Takes about 2 minutes on 2 CPU cores.")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
         df = run_benchmark([dataset], config, out)
