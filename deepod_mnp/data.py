@@ -30,10 +30,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,8 @@ def data_root(root: str | os.PathLike | None = None) -> Path | None:
 
 def load_npz(path: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, np.ndarray]:
     """Read an ADBench ``.npz`` file (a path or an open binary file): ``X`` as float64, ``y`` as int64 0/1."""
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     with np.load(path, allow_pickle=False) as data:
         missing = {"X", "y"} - set(data.files)
         if missing:
@@ -155,6 +159,8 @@ def load_npz(path: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, np.ndarray
 
 def _binary_labels(labels: pd.Series, anomaly_values: Iterable[Any] | None, name: str) -> np.ndarray:
     """Map a label column to 0/1; ``anomaly_values`` are the values counted as anomalies."""
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     if anomaly_values is None:
         values = set(pd.unique(labels.dropna()).tolist())
         if labels.isna().any() or not values <= {0, 1}:
@@ -175,6 +181,8 @@ def _binary_labels(labels: pd.Series, anomaly_values: Iterable[Any] | None, name
 
 
 def _is_text(column: pd.Series) -> bool:
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
 
 
@@ -218,6 +226,8 @@ def load_csv(path: str | os.PathLike, label: str, *, anomaly_values: Iterable[An
         columns), if the label cannot be mapped to 0/1, or if a numeric column
         has missing values.
     """
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     df = pd.read_csv(path, encoding=encoding or "utf-8-sig", low_memory=False)
     drop, one_hot = list(drop), list(one_hot)
     absent = [c for c in [label, *drop, *one_hot] if c not in df.columns and c != "*"]
@@ -420,6 +430,8 @@ def load_unseen_pairs(root: str | os.PathLike | None = None, types: Iterable[str
     list of Dataset
         Named ``'<seen>-><unseen>'``, in the paper's order (unseen type outer).
     """
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     types = list(types)
     csv = _resolve(path, root, source=UNSW_SOURCE if path == UNSW_RAW else None)
     X, _, info = load_csv(csv, "label", drop=["id", "attack_cat"])

@@ -207,8 +207,9 @@ def summary_markdown(df: pd.DataFrame, reference: str = "MNP") -> str:
     parts = ["# Benchmark results", "", _settings_line(df),
              "Protocol: `PROTOCOL.md` (60/35/5 split per class with random_state=2024, min-max "
              "scaling fitted on train, first ceil(r·n) train anomalies labeled, no validation labels). "
-             "Cells: mean ± std (ddof=0) over successful seeds (± n/a: one seed); best per data set in **bold**; "
-             "(k/n): only k of n runs succeeded; † average over the data sets the model completed.", ""]
+             "Cells: mean ± std (ddof=0) over successful seeds (± n/a: one seed); best per data set in "
+             "**bold**; (k/n): only k of n runs succeeded; † average over the data sets the model "
+             "completed.", ""]
     for column in ("auc_pr", "auc_roc", "ap"):
         parts += [f"## {METRIC_NAMES[column]}", "", metric_table(df, column), ""]
     parts += ["## Fit time (s, mean over runs)", "",

@@ -143,6 +143,10 @@ class BenchmarkConfig:
                                       "params": self.model_params.get(model, {})}, default=_json_default))
 
 
+class SettingsMismatchError(ValueError):
+    """``OUT/jobs`` holds a record of the same job run with other settings (raised before any job runs)."""
+
+
 @dataclass(frozen=True)
 class Job:
     dataset: str
@@ -367,7 +371,7 @@ def _is_done(path: Path, config: BenchmarkConfig, job: Job) -> bool:
         return False
     stored = _stored_settings(record)
     if stored != config.settings(job.model):
-        raise ValueError(f"{path} was run with {stored}, not {config.settings(job.model)}; "
+        raise SettingsMismatchError(f"{path} was run with {stored}, not {config.settings(job.model)}; "
                          "use another output directory for other settings.")
     return not (config.retry_failed and record.get("status") != "ok")
 
