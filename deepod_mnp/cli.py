@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import tempfile
+import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -76,6 +77,11 @@ class UsageError(Exception):
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's examples as written; wraps help text as usual."""
+
+
+def _para(text: str) -> str:
+    """A description paragraph, wrapped as the help formatter would (it keeps descriptions as written)."""
+    return textwrap.fill(text, width=79)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,8 +153,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, metavar="DIR",
                         help=f"where shortcuts and relative data paths are looked up (default: ${DATA_ENV}; "
                              "in a git checkout, shared/data beside it)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="jobs run at once (default: 1)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--n-jobs", type=int, default=1, metavar="N", help="jobs run at once (default: 1)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
                         help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster (default: loky)")
@@ -165,15 +171,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepod-mnp", formatter_class=_Formatter, epilog=MAIN_EPILOG,
-                     description="MNP (Multi-Normal Prototypes) weakly supervised anomaly detection: "
-                                 "benchmarks, the paper's experiments and a demo.")
+                     description=_para("MNP (Multi-Normal Prototypes) weakly supervised anomaly detection: "
+                                       "benchmarks, the paper's experiments and a demo."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     bench = sub.add_parser("bench", help="run detectors on data sets under the protocol of PROTOCOL.md",
-                           description="Fit every model with every seed on each data set's train split "
-                                       "(weak labels: the first ceil(r * n) train anomalies) and score the "
-                                       "test split, as PROTOCOL.md says.",
+                           description=_para("Fit every model with every seed on each data set's train "
+                                             "split (weak labels: the first ceil(r * n) train anomalies) and "
+                                             "score the test split, as PROTOCOL.md says."),
                            formatter_class=_Formatter, epilog=BENCH_EPILOG)
     bench.add_argument("--data", nargs="+", required=True, metavar="SPEC", help=DATA_HELP + " (required)")
     bench.add_argument("--models", type=_parse_models, default=["MNP", "DevNet", "RoSAS"],
@@ -185,8 +191,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_run_options(bench)
 
     exp = sub.add_parser("experiment", help="one of the paper's experiments: results, summary and figure",
-                         description="One of the MNP paper's experiments under the same protocol, with "
-                                     "the paper's figures beside ours in OUT/summary.md.",
+                         description=_para("One of the MNP paper's experiments under the same protocol, "
+                                           "with the paper's figures beside ours in OUT/summary.md."),
                          formatter_class=_Formatter,
                          epilog="experiments:\n"
                          + "".join(f"  {k:<11} {v}\n" for k, v in EXPERIMENT_HELP.items())
