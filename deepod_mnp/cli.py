@@ -215,12 +215,20 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_run_options(exp)
 
     report = sub.add_parser("report", help="rebuild the summary, tables and figure from OUT/jobs",
+                            description=_para("Rebuild results.csv, results.json, summary.md and "
+                                              "comparison.png from the job records in OUT/jobs alone (e.g. "
+                                              "after copying records of several machines into one "
+                                              "folder). An unreadable record is left out with a warning "
+                                              "naming it."),
                             formatter_class=_Formatter,
                             epilog="example:\n  deepod-mnp report --out runs/pendigits\n")
     report.add_argument("--out", required=True, metavar="DIR",
                         help="a directory written by 'deepod-mnp bench' or 'experiment' (required)")
 
     demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)",
+                          description=_para("MNP against DeepOD's DevNet (library defaults) on the Pendigits "
+                                            "copy bundled with the package, seeds 42-44, one labeled "
+                                            "anomaly, beside the paper's figures."),
                           formatter_class=_Formatter,
                           epilog="example:\n  deepod-mnp demo --out runs/demo --device cpu\n")
     demo.add_argument("--out", default=None, metavar="DIR",
