@@ -1,7 +1,7 @@
 """deepod-mnp: Multi-Normal Prototypes weakly supervised anomaly detection for DeepOD.
 
-Importing the package registers :class:`MNP` (and the AnoOnly detectors) in
-``deepod.models.tabular`` and ``deepod.models``, so that DeepOD scripts that
+Importing the package registers :class:`MNP` and the AnoOnly detectors in
+``deepod.models.tabular`` and ``deepod.models`` so that DeepOD scripts that
 look detectors up by name find it. The import itself is light: torch and
 DeepOD are loaded when a detector is first used (``deepod_mnp.MNP``,
 ``make_detector``); the names in DeepOD's modules resolve to ours whenever
@@ -27,10 +27,13 @@ _DEEPOD_HINT = (
 )
 
 # public name -> module that defines it
-_LAZY = {"MNP": "deepod_mnp.detector", "DETECTORS": "deepod_mnp.registry",
-         "make_detector": "deepod_mnp.registry", "register_with_deepod": "deepod_mnp.registry"}
+_LAZY = {"MNP": "deepod_mnp.models", "DevNetAnoOnly": "deepod_mnp.models",
+         "DeepSADAnoOnly": "deepod_mnp.models", "DETECTORS": "deepod_mnp.registry",
+         "make_detector": "deepod_mnp.registry",
+         "register_with_deepod": "deepod_mnp.deepod_plugin"}
 
-__all__ = ["MNP", "DETECTORS", "make_detector", "register_with_deepod", "__version__"]
+__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DETECTORS", "make_detector", "register_with_deepod",
+           "__version__"]
 
 
 def _deepod_installed() -> bool:
@@ -43,38 +46,7 @@ def _deepod_installed() -> bool:
 if not _deepod_installed():
     raise ImportError(_DEEPOD_HINT)
 
-
-# the classes registered in DeepOD (as deepod_mnp.registry.register_with_deepod does), by defining module
-_DEEPOD_EXPORTS = {"MNP": "deepod_mnp.detector", "DevNetAnoOnly": "deepod_mnp.anoonly",
-                   "DeepSADAnoOnly": "deepod_mnp.anoonly"}
-
-
-def _register_lazily() -> None:
-    """Make ``deepod.models[.tabular].MNP`` (and the AnoOnly names) resolve to ours, imported on first access.
-
-    A module-level ``__getattr__`` (PEP 562) on both DeepOD modules imports our
-    class when it is first looked up, so registering costs nothing until then
-    and cannot run into a half-imported module of ours.
-    """
-    for module_name in ("deepod.models.tabular", "deepod.models"):
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        previous = module.__dict__.get("__getattr__")
-
-        def lookup(name: str, _module: Any = module, _previous: Any = previous) -> Any:
-            if name in _DEEPOD_EXPORTS:
-                value = getattr(importlib.import_module(_DEEPOD_EXPORTS[name]), name)
-                setattr(_module, name, value)
-                return value
-            if _previous is not None:
-                return _previous(name)
-            raise AttributeError(f"module {_module.__name__!r} has no attribute {name!r}")
-
-        module.__getattr__ = lookup
-        exported = getattr(module, "__all__", None)
-        if isinstance(exported, list):
-            exported.extend(n for n in _DEEPOD_EXPORTS if n not in exported)
+from deepod_mnp.deepod_plugin import register_lazily  # noqa: E402 - light: imports only the standard library
 
 
 def __getattr__(name: str) -> Any:
@@ -101,7 +73,7 @@ class _RegisteringLoader(importlib.abc.Loader):
 
     def exec_module(self, module: Any) -> None:
         self._loader.exec_module(module)
-        _register_lazily()
+        register_lazily()
 
 
 class _RegisterWhenDeepODLoads(importlib.abc.MetaPathFinder):
@@ -118,6 +90,6 @@ class _RegisterWhenDeepODLoads(importlib.abc.MetaPathFinder):
 
 
 if "deepod.models" in sys.modules:  # DeepOD is already loaded: register now
-    _register_lazily()
+    register_lazily()
 elif not any(isinstance(f, _RegisterWhenDeepODLoads) for f in sys.meta_path):
     sys.meta_path.insert(0, _RegisterWhenDeepODLoads())

@@ -47,7 +47,7 @@ def test_deepod_finds_mnp_after_a_light_import():
         models = importlib.import_module("deepod.models")
         print(light, tabular.MNP is deepod_mnp.MNP, models.DevNetAnoOnly.__module__, "MNP" in tabular.__all__)
     """)
-    assert out.split() == ["True", "True", "deepod_mnp.anoonly", "True"]
+    assert out.split() == ["True", "True", "deepod_mnp.models.anoonly", "True"]
     # ... and when DeepOD was imported first
     out = _run("""
         import deepod.models.tabular as tabular
@@ -56,6 +56,18 @@ def test_deepod_finds_mnp_after_a_light_import():
         print(MNP is deepod_mnp.MNP, tabular.__all__.count("MNP"))
     """)
     assert out.split() == ["True", "1"]
+
+
+def test_lazy_exports_name_what_register_with_deepod_registers():
+    import importlib
+
+    from deepod_mnp.deepod_plugin import EXPORTS, register_with_deepod
+
+    register_with_deepod()
+    tabular = importlib.import_module("deepod.models.tabular")
+    registered = {n for n in tabular.__all__ if getattr(tabular, n).__module__.startswith("deepod_mnp.")}
+    assert registered == set(EXPORTS)
+    assert all(getattr(tabular, name).__module__ == path for name, path in EXPORTS.items())
 
 
 def _help(argv: list[str], capsys) -> str:
