@@ -8,6 +8,11 @@ subclass extends its parent's dict: ``{**Parent._parameter_constraints, ...}``.
 
 A constraint is an :class:`Interval`, an :class:`Options`, a :class:`Predicate`
 or a string literal (``'auto'``) that the value may equal.
+
+It also holds the forms of DeepOD's shared network parameters, which every
+detector declares through :class:`~deepod_mnp.base.BaseDetector`:
+``hidden_dims`` (:func:`parse_hidden_dims`), ``act`` (:func:`activation`) and
+``epoch_steps=-1`` (:data:`FULL_PASS_STEPS`).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,70 @@ NON_NEGATIVE_INT = Interval(numbers.Integral, 0)
 POSITIVE_REAL = Interval(numbers.Real, 0, low_inclusive=False)
 NON_NEGATIVE_REAL = Interval(numbers.Real, 0)
 BOOLEAN = Predicate(lambda v: isinstance(v, (bool, np.bool_)), "True or False")
+NONE = Predicate(lambda v: v is None, "None")
+
+#: ``epoch_steps=-1``: DeepOD's "all the batches", one full pass over the unlabeled samples per epoch
+#: (its batches: :func:`deepod_mnp.method.sampling.full_pass_batches`).
+FULL_PASS_STEPS = Predicate(
+    lambda v: isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v == -1,
+    "-1 (one full pass over the unlabeled samples per epoch)")
+
+#: Activations DeepOD documents for its MLPs (any argument-free activation of ``torch.nn`` works).
+ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
+
+
+def parse_hidden_dims(hidden_dims: Any) -> list[int]:
+    """``'100,50'``, ``100`` or ``[100, 50]`` as a non-empty list of positive ints (DeepOD's forms)."""
+    if isinstance(hidden_dims, str):
+        try:
+            dims = [int(d) for d in hidden_dims.split(",") if d.strip()]
+        except ValueError:
+            dims = None
+    elif isinstance(hidden_dims, numbers.Integral) and not isinstance(hidden_dims, (bool, np.bool_)):
+        dims = [int(hidden_dims)]
+    elif isinstance(hidden_dims, (list, tuple)) and all(
+            isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_)) for d in hidden_dims):
+        dims = [int(d) for d in hidden_dims]
+    else:
+        dims = None
+    if not dims or min(dims) < 1:
+        raise ValueError(f"hidden_dims must be a comma-separated string, an int or a list of positive "
+                         f"ints with at least one layer, e.g. '100,50'; got {hidden_dims!r}.")
+    return dims
+
+
+def _is_hidden_dims(hidden_dims: Any) -> bool:
+    try:
+        parse_hidden_dims(hidden_dims)
+    except ValueError:
+        return False
+    return True
+
+
+def activation(act: str) -> torch.nn.Module:
+    """A new module of the activation named ``act`` in ``torch.nn`` (DeepOD's ``act``), e.g. ``'ReLU'``."""
+    cls = getattr(torch.nn.modules.activation, act, None) if isinstance(act, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise ValueError(f"act={act!r} is not an activation of torch.nn; use one of {ACTIVATIONS}.")
+    try:
+        return cls()
+    except TypeError as exc:  # e.g. MultiheadAttention, Threshold: not argument-free
+        raise ValueError(f"act={act!r} needs arguments; use an argument-free activation such as "
+                         f"one of {ACTIVATIONS}.") from exc
+
+
+def _is_activation(act: Any) -> bool:
+    try:
+        activation(act)
+    except ValueError:
+        return False
+    return True
+
+
+HIDDEN_DIMS = Predicate(_is_hidden_dims, "a comma-separated string, an int or a list of positive ints "
+                                         "with at least one layer, e.g. '100,50'")
+ACTIVATION = Predicate(_is_activation, f"the name of an argument-free activation of torch.nn, "
+                                       f"e.g. one of {ACTIVATIONS}")
 
 
 def _accepts(constraint: Constraint, value: Any) -> bool:

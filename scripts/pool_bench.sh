@@ -33,6 +33,7 @@ for phase in "$@"; do
     xgbod)  bench "$XGBOD_SETS" XGBOD ;;
     devnet) bench "$SMALL" DevNet ;;
     deep)   bench "$SMALL" FeaWAD,DeepSAD,RoSAS ;;
+    deepsad) bench "$SMALL" DeepSAD ;;
     prenet) bench "$SMALL" PReNet ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac
