@@ -225,8 +225,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         """
         if scaler is None:
             return check_X(X, n_features=n_features)
-        arr = check_array(X, dtype=np.float64, ensure_2d=True, ensure_all_finite=True, order="C",
+        arr = check_array(X, dtype=np.float64, ensure_2d=True, order="C",  # finite by default
                           input_name="X")
+        if arr.size and np.abs(arr).max() > np.finfo(np.float32).max:
+            check_X(X)  # the networks' float32 contract: raises scikit-learn's "too large" error
         if n_features is not None and arr.shape[1] != n_features:
             raise ValueError(f"X has {arr.shape[1]} features, but the detector was fitted with {n_features} "
                              "features.")
