@@ -136,6 +136,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     # `deepod-mnp upstream`: MNP as a DeepOD pull request (see deepod_mnp/upstream.py)
     upstream.register_cli(sub)
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17), argparse only
+
+    serving_cli.add_parser(sub)
     return parser
 
 
@@ -237,7 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     return {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
-            "upstream": upstream.run_cli}[args.command](args)
+            "upstream": upstream.run_cli, "score": _score}[args.command](args)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from deepod_mnp.serving import cli as serving_cli
+
+    return serving_cli.run(args)
 
 
 if __name__ == "__main__":
