@@ -281,12 +281,38 @@ def flops_per_row(fused: FusedMNP) -> int:
     return 2 * macs
 
 
-def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int = 8192) -> np.ndarray:
-    """Float64 scores of the float32 rows ``X`` (n, D), scored in chunks under inference mode."""
+def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int = 4096, workers: int = 1) -> np.ndarray:
+    """Float64 scores of the float32 rows ``X`` (n, D), scored in chunks under inference mode.
+
+    Parameters
+    ----------
+    fused : FusedMNP
+        The scorer.
+    X : array of shape (n, D)
+        Rows (cast to float32 when they are not).
+    chunk_rows : int, default=4096
+        Rows per forward pass; a few thousand keep a chunk's intermediates in
+        a core's cache.
+    workers : int, default=1
+        Python threads scoring chunks side by side (torch releases the GIL in
+        its kernels). Run them with torch at one intra-op thread (e.g. under
+        ``threadpoolctl`` / ``torch.set_num_threads(1)`` set by the caller):
+        this function never changes torch's process-wide thread count.
+    """
     X = np.ascontiguousarray(X, dtype=np.float32)
     out = np.empty(len(X), dtype=np.float64)
-    with torch.inference_mode():
-        for start in range(0, len(X), chunk_rows):
-            chunk = torch.from_numpy(X[start:start + chunk_rows])
-            out[start:start + len(chunk)] = fused(chunk).numpy()
+    starts = range(0, len(X), chunk_rows)
+
+    def one(start: int) -> None:
+        with torch.inference_mode():  # grad mode is per thread
+            out[start:start + chunk_rows] = fused(torch.from_numpy(X[start:start + chunk_rows])).numpy()
+
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            list(pool.map(one, starts))
+    else:
+        for start in starts:
+            one(start)
     return out
