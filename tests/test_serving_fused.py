@@ -96,3 +96,12 @@ def test_non_affine_scaler_is_refused(data):
 def test_fused_refuses_unfitted_model():
     with pytest.raises(ValueError, match="not fitted"):
         FusedMNP.from_model(MNP())
+
+
+def test_fused_rep_is_decision_functions_rep(fitted):
+    X = _rows(1500, fitted.n_features_in_)
+    scores, rep = fitted.decision_function(X, return_rep=True)
+    with torch.inference_mode():
+        z, s = FusedMNP.from_model(fitted).score_and_rep(torch.from_numpy(X))
+    np.testing.assert_allclose(z.numpy(), rep, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s.numpy(), scores, rtol=0, atol=1e-6)

@@ -213,13 +213,13 @@ class FusedMNP(nn.Module):
         return fused.eval()
 
     # ------------------------------------------------------------------ forward
-    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per member (as (n, M) columns): score, reconstruction error, min squared distance; and
-        the squared distances to every prototype, (n, M, k)."""
+    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per member (as (n, M) columns): score, reconstruction error, largest similarity; the
+        squared distances to every prototype, (n, M, k); the latent codes side by side, (n, M*H)."""
         if self.has_scaling:
             x = x * self.in_mul + self.in_add
         n, m = x.shape[0], self.n_members
-        leaky = nn.functional.leaky_relu
+        leaky = nn.functional.leaky_relu_  # in place, on fresh products only
         h = leaky(torch.addmm(self.b0, x, self.w0), self.slopes[0])  # (n, M*h)
         z = h
         for i in range(1, self.n_layers - 1):
@@ -234,6 +234,7 @@ class FusedMNP(nn.Module):
             x_hat = leaky(torch.addmm(b_last[j], h[:, j * width:(j + 1) * width], w_last[j]), self.slopes[-1])
             errors.append(loss(x_hat, x, reduction="none").mean(dim=1))
         e = torch.stack(errors, dim=1)  # (n, M)
+        z_flat = z
         z = z.reshape(n, m, self.rep_dim)
         z_unit = z / torch.linalg.vector_norm(z, dim=2, keepdim=True).clamp_min(_EPS)
         dots = (z_unit.reshape(n, m * self.rep_dim) @ self.proto_bd).reshape(n, m, self.n_prototypes)
@@ -242,17 +243,22 @@ class FusedMNP(nn.Module):
         s_max = (1.0 + d2.amin(dim=2) / self.alpha).pow(-(self.alpha + 1.0) / 2.0)  # s decreases with d2
         e_in = e if self.recon_in_score else torch.zeros_like(e)
         feats = torch.cat([e_in.unsqueeze(2), z_unit, s_max.unsqueeze(2)], dim=2).reshape(n, -1)
-        hid = leaky(torch.addmm(self.s1_b, feats, self.s1_w), self.score_slope)
+        hid = leaky(torch.addmm(self.s1_b, feats, self.s1_w), self.score_slope)  # fresh product
         score = torch.sigmoid(torch.addmm(self.s2_b, hid, self.s2_w))  # (n, M), Eq. 11
-        return score, e, s_max, d2
+        return score, e, s_max, d2, z_flat
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Anomaly scores, shape (n,), of float32 rows of shape (n, D)."""
         return self._parts(x)[0].mean(dim=1)
 
+    def score_and_rep(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent codes side by side, (n, M*H) (``decision_function(return_rep=True)``'s), and scores."""
+        parts = self._parts(x)
+        return parts[4], parts[0].mean(dim=1)
+
     def components(self, x: torch.Tensor) -> Components:
         """The score and the explanation columns of ``MNP.score_components``, member means."""
-        score, e, s_max, d2 = self._parts(x)
+        score, e, s_max, d2, _ = self._parts(x)
         nearest = d2.reshape(x.shape[0], -1).argmin(dim=1)  # member-major prototype index
         return Components(score.mean(1), e.mean(1), s_max.mean(1), nearest,
                           torch.sigmoid(self.beta * s_max).mean(1))
