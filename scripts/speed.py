@@ -207,54 +207,62 @@ def _paths(model, X, fused, ort_workers, ort_intra, threads, fused_scores) -> di
     }
 
 
-def _stream_worker(n: int, dim: int, threads: int, chunk_rows: int) -> dict[str, Any]:
-    """Runs in a fresh interpreter: write n x dim rows as Parquet, then stream-score them."""
-    import tempfile
-
+def _write_stream_data(path: Path, n: int, dim: int) -> None:
+    """n x dim random float32 rows as Parquet files of 250,000 rows, written block by block."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    cols = [f"x{i}" for i in range(dim)]
+    for i, start in enumerate(range(0, n, 250_000)):
+        part = rng.random((min(250_000, n - start), dim), dtype=np.float32)
+        pq.write_table(pa.table({c: part[:, j] for j, c in enumerate(cols)}), path / f"p{i:04d}.parquet")
+
+
+def _stream_worker(data: str, dim: int, threads: int, chunk_rows: int) -> dict[str, Any]:
+    """Runs in a fresh interpreter: fit a small MNP, then stream-score the Parquet directory ``data``."""
+    import tempfile
+
+    import pandas as pd
 
     from deepod_mnp.serving.stream import score_table
 
     with limited_threads(threads), tempfile.TemporaryDirectory() as tmp:
         X_fit, y_fit = synthetic(5000, dim)
         cols = [f"x{i}" for i in range(dim)]
-        import pandas as pd
-
         model = MNP(epochs=1, pretrain_epochs=1, n_prototypes=4, device="cpu").fit(
             pd.DataFrame(X_fit, columns=cols), y_fit)
-        src = Path(tmp) / "rows"
-        src.mkdir()
-        rng = np.random.default_rng(0)
-        block = 250_000
-        for i, start in enumerate(range(0, n, block)):  # written in blocks: the data never sits in memory
-            part = rng.random((min(block, n - start), dim), dtype=np.float32)
-            pq.write_table(pa.table({c: part[:, j] for j, c in enumerate(cols)}), src / f"p{i:04d}.parquet")
-        del part
+        model.decision_function(X_fit[:10_000])  # warm-up
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
-        n_out = score_table(model, src, Path(tmp) / "scores.parquet", label=True, chunk_rows=chunk_rows,
+        n_out = score_table(model, data, Path(tmp) / "scores.parquet", label=True, chunk_rows=chunk_rows,
                             progress=False)
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"n_rows": n_out, "n_features": dim, "chunk_rows": chunk_rows, "seconds": seconds,
             "rows_per_s": n_out / seconds, "peak_rss_before_scoring_mb": rss_before, "peak_rss_mb": peak,
-            "data_mb": n * dim * 4 / 2**20}
+            "data_mb": n_out * dim * 4 / 2**20}
 
 
 def stream_memory(sizes: list[int], *, dim: int, threads: int, chunk_rows: int, timeout: float) -> list[dict]:
     """(e) Peak memory of streaming scoring per table size, each in its own subprocess."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     rows = []
+    import tempfile
+
     for n in sizes:
-        cmd = [sys.executable, __file__, "_stream-worker", "--n", str(n), "--dim", str(dim),
-               "--threads", str(threads), "--chunk-rows", str(chunk_rows)]
-        try:
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=True)
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            tail = (getattr(exc, "stderr", "") or "")[-500:]
-            rows.append({"n_rows": n, "n_features": dim, "error": f"{type(exc).__name__}: {tail}"})
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_stream_data(Path(tmp) / "rows", n, dim)  # here, so the worker's peak is scoring's own
+            cmd = [sys.executable, __file__, "_stream-worker", "--data", str(Path(tmp) / "rows"),
+                   "--dim", str(dim), "--threads", str(threads), "--chunk-rows", str(chunk_rows)]
+            try:
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                                      check=True)
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                tail = (getattr(exc, "stderr", "") or "")[-500:]
+                rows.append({"n_rows": n, "n_features": dim, "error": f"{type(exc).__name__}: {tail}"})
         print(f"  N={n:,}: {rows[-1]}", flush=True)
     return rows
 
@@ -380,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_scale_worker(args.n, args.dim, args.threads, args.device)))
         return 0
     if args.mode == "_stream-worker":
-        print(json.dumps(_stream_worker(args.n, args.dim, args.threads, args.chunk_rows)))
+        print(json.dumps(_stream_worker(args.data[0], args.dim, args.threads, args.chunk_rows)))
         return 0
     results: dict[str, Any] = {"environment": environment(args.device), "threads": args.threads,
                                "device": args.device}
