@@ -11,9 +11,10 @@ Measures, in one run on one machine (BENCHMARK.md "Speed" and "Scale"):
     float32 rows for D = 16, 64, 200, with a model fitted on a small synthetic
     set of that D;
 (d) scoring paths on 1,000,000 x D float32 rows (``--paths``): ``decision_function``
-    as shipped, the fused torch scorer (``deepod_mnp.serving.fused``) and ONNX
-    Runtime on the exported model, each with its threads spent as Python
-    workers over chunks (one intra-op thread each) or as intra-op threads;
+    as shipped, the fused torch scorer (``deepod_mnp.serving.fused``, its
+    threads spent as Python workers over chunks of one intra-op thread each)
+    and ONNX Runtime on the exported model (threads as workers, or as
+    ONNX Runtime's intra-op threads);
     with the FLOPs per row, the machine's measured GEMM FLOP/s and the rows/s
     limit they imply; best of ``--repeats`` runs;
 (e) streaming memory (``--stream-rows``): peak resident memory of
@@ -201,7 +202,6 @@ def _paths(model, X, fused, ort_workers, ort_intra, threads, fused_scores) -> di
     return {
         "decision_function (as shipped)": (threads, lambda: model.decision_function(X)),
         "fused torch, workers": (1, lambda: fused_scores(fused, X, workers=threads)),
-        "fused torch, intra-op threads": (threads, lambda: fused_scores(fused, X, chunk_rows=16_384)),
         "ONNX Runtime, workers": (1, lambda: ort_workers.decision_function(X)),
         "ONNX Runtime, intra-op threads": (1, lambda: ort_intra.decision_function(X)),
     }

@@ -105,3 +105,22 @@ def test_fused_rep_is_decision_functions_rep(fitted):
         z, s = FusedMNP.from_model(fitted).score_and_rep(torch.from_numpy(X))
     np.testing.assert_allclose(z.numpy(), rep, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(s.numpy(), scores, rtol=0, atol=1e-6)
+
+
+def test_fused_for_caches_and_rebuilds_when_the_weights_change(data):
+    from deepod_mnp.serving.fused import fused_for
+
+    model = MNP(**TINY_MNP).fit(data.X, data.y)
+    first = fused_for(model)
+    assert first is not None and fused_for(model) is first
+    X = torch.from_numpy(_rows(200, data.X.shape[1]))
+    with torch.no_grad():
+        before = first(X)
+        model.net.members[0].scorer[2].bias.add_(1.0)  # in place, as an optimizer step
+        rebuilt = fused_for(model)
+        assert rebuilt is not first
+        assert not torch.allclose(rebuilt(X), before)
+        np.testing.assert_allclose(rebuilt(X).numpy(), model.net(X).score.numpy(), rtol=0, atol=1e-6)
+    model.net.train()
+    assert fused_for(model) is None  # never while training
+    assert fused_for(object()) is None

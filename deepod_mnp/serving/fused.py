@@ -322,3 +322,32 @@ def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int = 4096, work
         for start in starts:
             one(start)
     return out
+
+
+def fused_for(model: Any) -> FusedMNP | None:
+    """The fused scorer of a fitted MNP's network on the CPU, cached on the model; None otherwise.
+
+    For the detectors' scoring hot path: the members only, *without* the input
+    scaling (the detector applies its ``scaler_`` before the network). None
+    when the network is not an MNP ensemble, lives off the CPU, or is being
+    trained. The cache is keyed by the network's identity and its parameters'
+    version counters, so a refit, ``load_state_dict`` or an optimizer step
+    rebuilds it.
+    """
+    net = getattr(model, "net", None)
+    members = getattr(net, "members", None)
+    if members is None or net.training:
+        return None
+    params = list(net.parameters())
+    if not params or any(p.device.type != "cpu" for p in params):
+        return None
+    key = (id(net), tuple(p._version for p in params), tuple(id(p) for p in params))
+    cached = model.__dict__.get("_fused_scorer")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        fused = FusedMNP(members, beta=float(getattr(model, "beta", 1.0))).eval()
+    except (TypeError, ValueError, AttributeError):  # not the MNP member layout: score unfused
+        return None
+    model.__dict__["_fused_scorer"] = (key, fused)
+    return fused
