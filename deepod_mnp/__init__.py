@@ -1,6 +1,6 @@
 """deepod-mnp: Multi-Normal Prototypes weakly supervised anomaly detection for DeepOD.
 
-Importing the package registers :class:`MNP` in ``deepod.models.tabular`` and
+Importing the package registers :class:`MNP` and the AnoOnly detectors in ``deepod.models.tabular`` and
 ``deepod.models`` so that DeepOD scripts that look detectors up by name find it.
 """
 from __future__ import annotations
@@ -20,9 +20,11 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(_DEEPOD_HINT) from exc
 
-from deepod_mnp.detector import MNP  # noqa: E402
-from deepod_mnp.registry import DETECTORS, make_detector, register_with_deepod  # noqa: E402
+from deepod_mnp.deepod_plugin import register_with_deepod  # noqa: E402
+from deepod_mnp.models import MNP, DeepSADAnoOnly, DevNetAnoOnly  # noqa: E402
+from deepod_mnp.registry import DETECTORS, make_detector  # noqa: E402
 
 register_with_deepod()
 
-__all__ = ["MNP", "DETECTORS", "make_detector", "register_with_deepod", "__version__"]
+__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DETECTORS", "make_detector", "register_with_deepod",
+           "__version__"]

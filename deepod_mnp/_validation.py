@@ -1,7 +1,9 @@
-"""Input checks shared by the detectors (scikit-learn's ``check_array`` underneath)."""
+"""Input checks shared by the detectors (scikit-learn's ``check_array`` underneath).
+
+Parameter checks are declared per class and run by :mod:`deepod_mnp._params`.
+"""
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -44,15 +46,3 @@ def check_y(y: Any, n_samples: int) -> np.ndarray:
         )
     return y.astype(np.int64)
 
-
-def check_interval(value: Any, name: str, low: float | None = None, high: float | None = None,
-                   *, integer: bool = False, low_inclusive: bool = True) -> None:
-    """Raise ``ValueError`` naming the parameter, its value and the allowed interval."""
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}.")
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        left = "[" if low_inclusive else "("
-        raise ValueError(f"{name}={value!r} is outside {left}{low}, {high}].")

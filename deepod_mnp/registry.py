@@ -1,9 +1,12 @@
-"""Detectors that deepod-mnp runs side by side, by name, and MNP's registration in DeepOD."""
+"""The benchmark's catalogue: the detectors deepod-mnp runs side by side, by name.
+
+Registration of our detectors into DeepOD is :mod:`deepod_mnp.deepod_plugin`.
+"""
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -40,12 +43,12 @@ class DetectorSpec:
 
 _TAB = "deepod.models.tabular"
 DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
-    DetectorSpec("MNP", "deepod_mnp.detector", "MNP"),
-    DetectorSpec("DevNetAnoOnly", "deepod_mnp.anoonly", "DevNetAnoOnly"),
-    DetectorSpec("DeepSADAnoOnly", "deepod_mnp.anoonly", "DeepSADAnoOnly"),
+    DetectorSpec("MNP", "deepod_mnp.models.mnp", "MNP"),
+    DetectorSpec("DevNetAnoOnly", "deepod_mnp.models.anoonly", "DevNetAnoOnly"),
+    DetectorSpec("DeepSADAnoOnly", "deepod_mnp.models.anoonly", "DeepSADAnoOnly"),
     # AnoOnly's controls: the same network, batches and budget with the base method's whole loss
-    DetectorSpec("DevNetBN", "deepod_mnp.anoonly", "DevNetAnoOnly", defaults={"loss_on": "all"}),
-    DetectorSpec("DeepSADBN", "deepod_mnp.anoonly", "DeepSADAnoOnly", defaults={"loss_on": "all"}),
+    DetectorSpec("DevNetBN", "deepod_mnp.models.anoonly", "DevNetAnoOnly", defaults={"loss_on": "all"}),
+    DetectorSpec("DeepSADBN", "deepod_mnp.models.anoonly", "DeepSADAnoOnly", defaults={"loss_on": "all"}),
     DetectorSpec("DevNet", _TAB, "DevNet"),
     DetectorSpec("RoSAS", _TAB, "RoSAS"),
     DetectorSpec("PReNet", _TAB, "PReNet"),
@@ -83,27 +86,8 @@ def make_detector(name: str, *, random_state: int = 42, device: str = "auto", **
     spec = DETECTORS[lookup[name.lower()]]
     kwargs: dict[str, Any] = {**spec.defaults, "random_state": random_state}
     if spec.has_device:
-        if device == "auto" and spec.module != "deepod_mnp.detector":
+        if device == "auto" and spec.module != "deepod_mnp.models.mnp":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         kwargs.update(device=device, verbose=0)
     kwargs.update(params)
     return spec.load()(**kwargs)
-
-
-def register_with_deepod(classes: dict[str, Callable] | None = None) -> None:
-    """Expose MNP and the AnoOnly detectors in ``deepod.models.tabular`` and ``deepod.models`` (idempotent).
-
-    DeepOD's testbed scripts find detectors with
-    ``getattr(importlib.import_module('deepod.models.tabular'), name)``.
-    """
-    from deepod_mnp.anoonly import DeepSADAnoOnly, DevNetAnoOnly
-    from deepod_mnp.detector import MNP
-
-    classes = classes or {"MNP": MNP, "DevNetAnoOnly": DevNetAnoOnly, "DeepSADAnoOnly": DeepSADAnoOnly}
-    for module_name in ("deepod.models.tabular", "deepod.models"):
-        module = importlib.import_module(module_name)
-        for name, cls in classes.items():
-            setattr(module, name, cls)
-            exported = getattr(module, "__all__", None)
-            if isinstance(exported, list) and name not in exported:
-                exported.append(name)

@@ -49,10 +49,10 @@ from typing import Any
 
 PACKAGE = "deepod_mnp"
 PACKAGE_DIR = Path(__file__).resolve().parent
-ENTRY_MODULE = "detector"
+ENTRY_MODULE = "models.mnp"
 # Modules that never go upstream: DeepOD gets the detector, not our tooling.
-EXCLUDED_MODULES = frozenset({"__init__", "__main__", "anoonly", "benchmark", "cli", "data", "datasets",
-                              "registry", "upstream"})
+EXCLUDED_MODULES = frozenset({"__init__", "__main__", "models.anoonly", "method.anoonly", "benchmark", "cli",
+                              "data", "datasets", "deepod_plugin", "registry", "upstream"})
 DEEPOD_VERSION = "0.4.1"
 TARGET_MODULE = "deepod.models.tabular.mnp"
 TARGET_PATH = "deepod/models/tabular/mnp.py"
@@ -211,8 +211,14 @@ def _internal_module(node: ast.ImportFrom) -> tuple[bool, str | None]:
     return False, None
 
 
+def _module_path(package_dir: Path, name: str) -> Path:
+    """``models.mnp`` -> ``package_dir/models/mnp.py``."""
+    return package_dir.joinpath(*name.split(".")).with_suffix(".py")
+
+
 def _check_module_name(mod: _Module, name: str, node: ast.AST, package_dir: Path) -> str:
-    if "." in name or name in EXCLUDED_MODULES or not (package_dir / f"{name}.py").is_file():
+    if name in EXCLUDED_MODULES or name.split(".")[0] in EXCLUDED_MODULES \
+            or not _module_path(package_dir, name).is_file():
         raise UpstreamError(
             f"{mod.where(node)} imports {PACKAGE}.{name}, which cannot go into the one upstream module "
             f"(only single-file modules outside {sorted(EXCLUDED_MODULES)} can).")
@@ -298,7 +304,7 @@ def _drop_nested_internal_imports(mod: _Module) -> None:
 
 
 def _load_module(name: str, package_dir: Path) -> _Module:
-    path = package_dir / f"{name}.py"
+    path = _module_path(package_dir, name)
     source = _read(path)
     tree = ast.parse(source, filename=str(path))
     mod = _Module(name, path, source, tree)
@@ -575,11 +581,14 @@ def _replace_package_refs(text: str, merged: set[str]) -> str:
     """``deepod_mnp[.module][.name]`` in docstrings, comments and strings -> the DeepOD module."""
     def repl(match: re.Match) -> str:
         parts = [p for p in match.group(1).split(".") if p]
-        if parts and parts[0] in EXCLUDED_MODULES:
+        dotted = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]  # longest module name first
+        if any(name in EXCLUDED_MODULES for name in dotted):
             raise UpstreamError(f"the merged source mentions `{match.group(0)}`, which does not go upstream; "
                                 "reword that docstring or comment.")
-        if parts and parts[0] in merged:
-            parts = parts[1:]
+        for i, name in zip(range(len(parts), 0, -1), dotted):
+            if name in merged or name in ("models", "method"):
+                parts = parts[i:]
+                break
         return ".".join([TARGET_MODULE, *parts])
 
     return _PACKAGE_REF.sub(repl, text)
@@ -645,6 +654,8 @@ def assemble_module(package_dir: str | Path | None = None, entry: str = ENTRY_MO
     """
     notes = [] if notes is None else notes
     package_dir = Path(package_dir) if package_dir is not None else PACKAGE_DIR
+    if entry == ENTRY_MODULE and not _module_path(package_dir, entry).is_file():
+        entry = "detector"  # a flat package (the generator's own tests) keeps its detector in detector.py
     mods = _collect_modules(package_dir, entry)
     modules = {m.name: m for m in mods}
     for mod in mods:
@@ -828,7 +839,7 @@ def patch_bib(text: str) -> str:
 
 def render_deepod_test() -> str:
     """``deepod/test/test_mnp.py`` in the style of DeepOD's ``test_devnet.py``."""
-    from deepod_mnp.detector import MNP
+    from deepod_mnp.models.mnp import MNP
 
     accepted = inspect.signature(MNP).parameters
     unknown = sorted(set(TEST_PARAMS) - set(accepted))

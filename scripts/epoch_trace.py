@@ -24,7 +24,7 @@ from select_defaults import dev_split
 from deepod_mnp import MNP
 from deepod_mnp.benchmark.protocol import auc_pr, make_split
 from deepod_mnp.data import load_dataset
-from deepod_mnp.losses import MNPLoss
+from deepod_mnp.method.losses import MNPLoss
 
 
 class TracedMNP(MNP):
@@ -35,27 +35,30 @@ class TracedMNP(MNP):
         self._y_dev, self.trace_rows_, self._member = y_dev, [], -1
         return self
 
-    def training_prepare(self, X, y):
+    def training_prepare(self, X, y, **kwargs):
         self._member += 1
-        return super().training_prepare(X, y)
+        loader, self._member_net, criterion = super().training_prepare(X, y, **kwargs)
+        return loader, self._member_net, criterion
 
-    def epoch_update(self) -> None:
-        super().epoch_update()
+    def epoch_update(self, criterion=None, epoch=0, epoch_loss=float("nan")) -> dict:
+        row = super().epoch_update(criterion, epoch, epoch_loss)
         logits = {}
-        head = self.net.scorer[-2]  # the last Linear, before the sigmoid
+        net = self._member_net
+        head = net.scorer[-2]  # the last Linear, before the sigmoid
         hook = head.register_forward_hook(lambda module, inputs, output: logits.setdefault("z", output))
-        self.net.eval()
+        net.eval()
         with torch.no_grad():
-            score = self.net(self._X_dev.to(self.device_)).score.cpu().numpy()
-        self.net.train()
+            score = net(self._X_dev.to(self.device_)).score.cpu().numpy()
+        net.train()
         hook.remove()
         z = logits["z"].squeeze(1).cpu().numpy()
         y = self._y_dev
         self.trace_rows_.append({
-            "member": self._member, "epoch": len(self._loss_means), "dev_auc_pr": auc_pr(y, score),
+            "member": self._member, "epoch": epoch, "dev_auc_pr": auc_pr(y, score),
             "logit_median_anomalies": float(np.median(z[y == 1])),
             "logit_median_normals": float(np.median(z[y == 0])),
-            **{f"loss_{name}": value for name, value in zip(MNPLoss.names, self._loss_means[-1])}})
+            **{f"loss_{name}": row[f"loss_{name}"] for name in MNPLoss.names}})
+        return row
 
 
 def main() -> None:

@@ -53,8 +53,8 @@ import torch
 from deepod_mnp.benchmark.protocol import make_split, semi_labels
 from deepod_mnp.benchmark.runner import Job, environment, job_data, limited_threads, run_job
 from deepod_mnp.data import load_dataset
-from deepod_mnp.detector import MNP
-from deepod_mnp.sampling import resolve_epoch_steps
+from deepod_mnp import MNP
+from deepod_mnp.method.sampling import resolve_epoch_steps
 
 
 def synthetic(n: int, dim: int, *, anomaly_ratio: float = 0.02, labeled_ratio: float = 0.01,

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepod_mnp import losses as L
-from deepod_mnp.dwa import dwa_weights
-from deepod_mnp.networks import MNPOutput
+from deepod_mnp.method import losses as L
+from deepod_mnp.method import prototype_losses as PL
+from deepod_mnp.method import similarity as sim
+from deepod_mnp.method.dwa import dwa_weights
+from deepod_mnp.method.networks import MNPOutput
 
 
 # ------------------------------------------------------------------ references
@@ -71,24 +73,24 @@ def test_reconstruction_error_unknown_kind():
 def test_student_t_similarity_matches_eq6_on_normalised_vectors(alpha):
     z = np.array([[3.0, 4.0], [1.0, 0.0], [-2.0, 0.5]])
     u = np.array([[0.0, 2.0], [1.0, 1.0]])
-    s = L.student_t_similarity(t64(z), t64(u), alpha).numpy()
+    s = sim.student_t_similarity(t64(z), t64(u), alpha).numpy()
     assert s.shape == (3, 2)
     np.testing.assert_allclose(s, np_student_t(z, u, alpha), rtol=1e-10)
 
 
 def test_student_t_similarity_hand_value_alpha_1():
     # z -> (0.6, 0.8), u -> (0, 1): ||.||^2 = 0.36 + 0.04 = 0.4, s = 1 / 1.4 (alpha = 1)
-    s = L.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 1.0).item()
+    s = sim.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 1.0).item()
     assert s == pytest.approx(1.0 / 1.4)
     # alpha = 3: (1 + 0.4 / 3) ** -2
-    s3 = L.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 3.0).item()
+    s3 = sim.student_t_similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 3.0).item()
     assert s3 == pytest.approx((1.0 + 0.4 / 3.0) ** -2)
 
 
 def test_student_t_similarity_is_scale_invariant_and_one_at_prototype():
     z = t64([[2.0, 0.0], [0.0, 0.1]])
     u = t64([[5.0, 0.0]])
-    s = L.student_t_similarity(z, u).numpy()[:, 0]
+    s = sim.student_t_similarity(z, u).numpy()[:, 0]
     assert s[0] == pytest.approx(1.0)  # same direction, different norm
     assert s[1] == pytest.approx((1.0 + 2.0) ** -1.0)  # orthogonal unit vectors: distance^2 = 2
 
@@ -99,14 +101,14 @@ S = np.array([[0.2, 0.9, 0.4], [0.5, 0.3, 0.1], [0.25, 0.25, 0.6], [1.0, 0.2, 0.
 
 @pytest.mark.parametrize("beta", [1.0, 2.5])
 def test_normality_weights_raw(beta):
-    w = L.normality_weights(t64(S), beta, normalize=False).numpy()
+    w = sim.normality_weights(t64(S), beta, normalize=False).numpy()
     np.testing.assert_allclose(w, np_sigmoid(beta * np.array([0.9, 0.5, 0.6, 1.0])))
     assert w[3] > w[0] > w[2] > w[1]  # more similar to some prototype -> more normal
 
 
 def test_normality_weights_normalised_to_mean_one():
     raw = np_sigmoid(S.max(1))
-    w = L.normality_weights(t64(S), 1.0, normalize=True).numpy()
+    w = sim.normality_weights(t64(S), 1.0, normalize=True).numpy()
     np.testing.assert_allclose(w, raw / raw.mean())
     assert w.mean() == pytest.approx(1.0)
 
@@ -151,7 +153,7 @@ def test_dec_target_matches_numpy():
     q = S / S.sum(1, keepdims=True)
     f = q.sum(0)
     expected = (q**2 / f) / (q**2 / f).sum(1, keepdims=True)
-    p = L.dec_target(t64(q)).numpy()
+    p = PL.dec_target(t64(q)).numpy()
     np.testing.assert_allclose(p, expected)
     np.testing.assert_allclose(p.sum(1), 1.0)
 
@@ -159,7 +161,7 @@ def test_dec_target_matches_numpy():
 def test_kl_clustering_loss_matches_numpy():
     rng = np.random.default_rng(0)
     s = rng.uniform(0.2, 1.0, size=(7, 3))
-    assert L.kl_clustering_loss(t64(s)).item() == pytest.approx(np_kl(s), rel=1e-10)
+    assert PL.kl_clustering_loss(t64(s)).item() == pytest.approx(np_kl(s), rel=1e-10)
     assert np_kl(s) > 0
 
 
@@ -168,18 +170,18 @@ def test_kl_clustering_loss_is_a_sum_over_samples():
     s = rng.uniform(0.2, 1.0, size=(5, 3))
     # the same rows repeated 4 times: q and p are unchanged (f scales by 4 in both
     # numerator and denominator), so Eq. 8's sum over samples is 4 times larger
-    assert L.kl_clustering_loss(t64(np.tile(s, (4, 1)))).item() == pytest.approx(
-        4 * L.kl_clustering_loss(t64(s)).item(), rel=1e-10)
+    assert PL.kl_clustering_loss(t64(np.tile(s, (4, 1)))).item() == pytest.approx(
+        4 * PL.kl_clustering_loss(t64(s)).item(), rel=1e-10)
 
 
 def test_kl_clustering_loss_zero_for_uniform_similarity():
     s = np.full((4, 3), 0.5)  # q uniform, f equal -> p == q
-    assert L.kl_clustering_loss(t64(s)).item() == pytest.approx(0.0, abs=1e-12)
+    assert PL.kl_clustering_loss(t64(s)).item() == pytest.approx(0.0, abs=1e-12)
 
 
 def _kl_grads(s_np: np.ndarray, fixed_target: bool) -> np.ndarray:
     s = t64(s_np).requires_grad_()
-    L.kl_clustering_loss(s, fixed_target=fixed_target).backward()
+    PL.kl_clustering_loss(s, fixed_target=fixed_target).backward()
     return s.grad.numpy()
 
 
@@ -209,21 +211,21 @@ def test_kl_target_gradient_joint_by_default_and_fixed_on_request():
 def test_contrastive_loss_matches_eq9():
     s_u, w, s_a = np.array([0.9, 0.6, 0.3]), np.array([1.2, 1.0, 0.8]), np.array([0.4, 0.2])
     gap = (w * s_u).mean() - s_a.mean()
-    got = L.contrastive_loss(t64(s_u), t64(w), t64(s_a)).item()
+    got = PL.contrastive_loss(t64(s_u), t64(w), t64(s_a)).item()
     assert got == pytest.approx(-math.log(np_sigmoid(gap)))
 
 
 def test_contrastive_loss_without_anomalies():
     s_u, w = np.array([0.9, 0.6, 0.3]), np.array([1.2, 1.0, 0.8])
-    got = L.contrastive_loss(t64(s_u), t64(w), None).item()
+    got = PL.contrastive_loss(t64(s_u), t64(w), None).item()
     assert got == pytest.approx(-math.log(np_sigmoid((w * s_u).mean())))
-    empty = L.contrastive_loss(t64(s_u), t64(w), torch.zeros(0, dtype=torch.float64)).item()
+    empty = PL.contrastive_loss(t64(s_u), t64(w), torch.zeros(0, dtype=torch.float64)).item()
     assert empty == pytest.approx(got)
 
 
 def test_contrastive_loss_lower_when_anomalies_dissimilar():
     s_u, w = t64([0.9, 0.8]), t64([1.0, 1.0])
-    assert L.contrastive_loss(s_u, w, t64([0.2])) < L.contrastive_loss(s_u, w, t64([0.9]))
+    assert PL.contrastive_loss(s_u, w, t64([0.2])) < PL.contrastive_loss(s_u, w, t64([0.9]))
 
 
 def test_prototype_loss_is_contrastive_plus_kl():
@@ -231,10 +233,10 @@ def test_prototype_loss_is_contrastive_plus_kl():
     s_u, s_a = rng.uniform(0.2, 1, size=(5, 3)), rng.uniform(0.2, 1, size=(2, 3))
     w = rng.uniform(0.5, 1.5, size=5)
     con = -math.log(np_sigmoid((w * s_u.max(1)).mean() - s_a.max(1).mean()))
-    got = L.prototype_loss(t64(s_u), t64(w), t64(s_a)).item()
+    got = PL.prototype_loss(t64(s_u), t64(w), t64(s_a)).item()
     assert got == pytest.approx(con + np_kl(s_u), rel=1e-10)
     con0 = -math.log(np_sigmoid((w * s_u.max(1)).mean()))
-    assert L.prototype_loss(t64(s_u), t64(w), None).item() == pytest.approx(con0 + np_kl(s_u), rel=1e-10)
+    assert PL.prototype_loss(t64(s_u), t64(w), None).item() == pytest.approx(con0 + np_kl(s_u), rel=1e-10)
 
 
 # ---------------------------------------------------------- Eq. 12: L_score

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-import deepod_mnp.prototypes as P
-from deepod_mnp.networks import AutoEncoder, hidden_width
+import deepod_mnp.method.prototypes as P
+from deepod_mnp.method.networks import AutoEncoder, hidden_width
 
 
 def angular_clusters(k: int, n: int, dim: int = 8, spread: float = 0.05, seed: int = 0):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepod_mnp.sampling import MixedBatchLoader, auto_epoch_steps
+from deepod_mnp.method.sampling import MixedBatchLoader, auto_epoch_steps
 
 
 def _data(n: int, anomaly_rows=(7,)) -> tuple[torch.Tensor, np.ndarray]:
@@ -99,7 +99,7 @@ def test_loader_does_not_touch_global_rng():
 def test_mnp_resolves_auto_epoch_steps_from_its_unlabeled_rows(monkeypatch):
     from conftest import TINY_MNP, make_weak_data
 
-    import deepod_mnp.detector as detector_module
+    import deepod_mnp.models.mnp as detector_module
     from deepod_mnp import MNP
 
     data = make_weak_data(n_per_mode=300)  # 900 normals + 8 unlabeled anomalies, batches of 64 -> 15 steps

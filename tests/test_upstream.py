@@ -120,7 +120,8 @@ def test_generated_module_is_self_contained(pr):
     assert {t for t in tops if not upstream._is_stdlib(t)} <= ALLOWED
     assert "from deepod.core.base_model import BaseDeepAD" in text
     assert text.count("from __future__ import annotations") == 1
-    assert "class MNP(BaseDeepAD" in text and "def reconstruction_error(" in text
+    assert "class MNP(BaseDetector" in text and "class BaseDetector(BaseDeepAD" in text
+    assert "def reconstruction_error(" in text
     assert "losses.reconstruction_error" not in text and "val.check_X" not in text
 
 

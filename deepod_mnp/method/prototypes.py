@@ -10,7 +10,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from torch import nn
 
-from deepod_mnp.networks import AutoEncoder
+from deepod_mnp.method.networks import AutoEncoder
 
 logger = logging.getLogger(__name__)
 

@@ -17,28 +17,26 @@ The pieces that the base methods share with DeepOD are imported from it:
 """
 from __future__ import annotations
 
-import logging
 import numbers
 import warnings
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
-from deepod.core.base_model import BaseDeepAD
 from deepod.core.networks.base_networks import MLPnet
 from deepod.models.tabular.devnet import DevLoss
 from deepod.models.tabular.dsad import DSADLoss
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
-from deepod_mnp import _validation as val
-from deepod_mnp.detector import resolve_device
-from deepod_mnp.sampling import MixedBatchLoader
-
-logger = logging.getLogger(__name__)
+from deepod_mnp._params import BOOLEAN, POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate
+from deepod_mnp.base import BaseDetector, TrainingData, store_params
+from deepod_mnp.method.anoonly import (
+    deep_sad_targets,
+    deviation_labels,
+    hypersphere_center,
+    linear_bn_act_body,
+)
+from deepod_mnp.method.sampling import MixedBatchLoader
 
 #: ``loss_on`` values: AnoOnly's anomaly-only loss, or the base method's whole loss (the control).
 LOSS_ON = ("anomalies", "all")
@@ -82,24 +80,21 @@ def _mlp_body(n_features: int, hidden: list[int], act: str, bias: bool) -> MLPne
                   bias=bias, batch_norm=False)
 
 
-def _linear_bn_act_body(n_features: int, hidden: list[int], act: str, bias: bool) -> torch.nn.Sequential:
-    """Deep SAD's hidden layers as AnoOnly builds them: Linear -> BN -> act per layer.
-
-    DeepOD's ``MLPnet(batch_norm=True)`` does not fit: its blocks normalise
-    *after* the activation and it normalises the output layer too. On the
-    two-mode synthetic data of the tests, BN after the activation gave a test
-    AUC-ROC of 0.80-0.84 over three seeds against 0.97-0.99 with BN before it.
-    """
-    layers: list[torch.nn.Module] = []
-    for d_in, d_out in zip([n_features, *hidden[:-1]], hidden):
-        layers += [torch.nn.Linear(d_in, d_out, bias=bias),
-                   torch.nn.BatchNorm1d(d_out, eps=1e-4, affine=bias),  # eps as in Deep SAD's MLP
-                   getattr(torch.nn.modules.activation, act)()]
-    return torch.nn.Sequential(*layers)
+def _is_activation(act: Any) -> bool:
+    cls = getattr(torch.nn.modules.activation, act, None) if isinstance(act, str) else None
+    return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
 
 
-class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
-    """Fitting, sampling, training and scoring shared by the AnoOnly detectors.
+def _is_hidden_dims(hidden_dims: Any) -> bool:
+    try:
+        parse_hidden_dims(hidden_dims)
+    except ValueError:
+        return False
+    return True
+
+
+class _AnoOnlyBase(BaseDetector):
+    """What the AnoOnly detectors add to :class:`~deepod_mnp.base.BaseDetector`: mixed batches, one loss.
 
     A subclass builds the network (:meth:`_build_net`) and the criterion
     (:meth:`_build_criterion`), writes the base method's loss over a batch whose
@@ -108,112 +103,41 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
     rows alone (:meth:`_anomaly_loss`).
     """
 
-    data_type = "tabular"
     n_ensemble = 1
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseDetector._parameter_constraints,
+        "epoch_steps": [POSITIVE_INT],
+        "loss_on": [Options(LOSS_ON)],
+        "act": [Predicate(_is_activation, f"the name of an activation of torch.nn,"
+                                          f" e.g. one of {ACTIVATIONS}")],
+        "bias": [BOOLEAN],
+        "hidden_dims": [Predicate(_is_hidden_dims, "a comma-separated string, an int or a list of positive "
+                                                   "ints with at least one layer, e.g. '100,50'")],
+    }
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (*BaseDetector._fitted_attributes, "hidden_dims_")
+    _saved_attributes: ClassVar[tuple[str, ...]] = (*BaseDetector._saved_attributes, "hidden_dims_")
+    _anomalies_required = "AnoOnly's only loss is on labeled anomalies"
 
-    def __init__(self, *, epochs: int, epoch_steps: int, batch_size: int, anomaly_batch_size: int,
-                 lr: float, weight_decay: float, hidden_dims: Any, act: str, bias: bool,
-                 inference_batch_size: int, contamination: float, device: str, verbose: int,
-                 random_state: int | None, loss_on: str = "anomalies") -> None:
-        self.epochs = epochs
-        self.epoch_steps = epoch_steps
-        self.batch_size = batch_size
-        self.anomaly_batch_size = anomaly_batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.hidden_dims = hidden_dims
-        self.act = act
-        self.bias = bias
-        self.inference_batch_size = inference_batch_size
-        self.contamination = contamination
-        self.device = device
-        self.verbose = verbose
-        self.random_state = random_state
-        self.loss_on = loss_on
-
-    # ------------------------------------------------------------------ checks
-    def _check_params(self) -> list[int]:
-        val.check_interval(self.epochs, "epochs", 0, integer=True)
-        for name in ("epoch_steps", "batch_size", "anomaly_batch_size", "inference_batch_size"):
-            val.check_interval(getattr(self, name), name, 1, integer=True)
-        val.check_interval(self.lr, "lr", 0, low_inclusive=False)
-        val.check_interval(self.weight_decay, "weight_decay", 0)
-        val.check_interval(self.contamination, "contamination", 0, 0.5, low_inclusive=False)
-        if self.loss_on not in LOSS_ON:
-            raise ValueError(f"loss_on must be one of {LOSS_ON}, got {self.loss_on!r}.")
-        act_cls = getattr(torch.nn.modules.activation, str(self.act), None)
-        if not (isinstance(self.act, str) and isinstance(act_cls, type)
-                and issubclass(act_cls, torch.nn.Module)):
-            raise ValueError(f"act must name an activation of torch.nn, e.g. one of {ACTIVATIONS}; "
-                             f"got {self.act!r}.")
-        if not isinstance(self.bias, (bool, np.bool_)):
-            raise ValueError(f"bias must be True or False, got {self.bias!r}.")
+    def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
         if self.bias:
             warnings.warn(f"{type(self).__name__}(bias=True): with additive biases (and BN shifts) the "
                           "anomaly-only loss can be lowered by moving every output at once, normal data "
                           "included; AnoOnly and DeepOD use bias=False.", UserWarning, stacklevel=3)
-        return parse_hidden_dims(self.hidden_dims)
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "n_features_in_")
 
     # --------------------------------------------------------------- training
-    def fit(self, X: Any, y: Any = None) -> _AnoOnlyBase:
-        """Fit on unlabeled samples and labeled anomalies.
+    def training_prepare(self, X: torch.Tensor, y: np.ndarray, *,
+                         data: TrainingData) -> tuple[MixedBatchLoader, torch.nn.Module, Any]:
+        """Build the network and criterion, and the loader of mixed unlabeled/anomaly batches.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (NumPy array or pandas DataFrame, any real dtype).
-        y : array-like of shape (n_samples,)
-            1 for a labeled anomaly, 0 for an unlabeled sample. At least one
-            anomaly must be labeled: AnoOnly's only loss is on anomalies, so
-            without one there is nothing to train on and ``ValueError`` is raised.
-
-        Returns
-        -------
-        self
-            The fitted detector.
+        ``X`` is the device copy of the training data; ``data`` holds its
+        unlabeled rows and the fit's RNG.
         """
-        hidden = self._check_params()
-        columns = getattr(X, "columns", None)
-        X = val.check_X(X)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} needs y with at least one labeled anomaly (1): "
-                             "AnoOnly's only loss is on labeled anomalies.")
-        y = val.check_y(y, len(X))
-        if not np.any(y == 1):
-            raise ValueError(f"y labels no anomaly; {type(self).__name__} needs at least one labeled "
-                             "anomaly (1), since AnoOnly's only loss is on labeled anomalies.")
-        if not np.any(y == 0):
-            raise ValueError(f"y labels every sample as an anomaly; {type(self).__name__} needs unlabeled "
-                             "samples (0) for the batch-normalisation statistics.")
-        self.device_ = resolve_device(self.device)
-        self.n_samples, self.n_features = X.shape
-        self.n_features_in_ = self.n_features
-        if columns is not None:
-            self.feature_names_in_ = np.asarray(columns, dtype=object)
-        self.hidden_dims_ = hidden
-        self._rng = np.random.default_rng(self.random_state)
-        fork_devices = [self.device_] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
-            # DevLoss draws its Gaussian reference from the global torch RNG: seeded here, restored after.
-            torch.manual_seed(int(self._rng.integers(2**31 - 1)))
-            self.train_loader, self.net, self.criterion = self.training_prepare(X, y)
-            self._training()
-        self.decision_scores_ = self._score(X)
-        self._process_decision_scores()  # sets threshold_ and labels_ (its return value is self)
-        return self
-
-    def training_prepare(self, X: np.ndarray, y: np.ndarray) -> tuple[MixedBatchLoader, torch.nn.Module, Any]:
-        """Build the network and criterion, and the loader of mixed unlabeled/anomaly batches."""
-        X_t = torch.from_numpy(X).to(self.device_)
-        net = self._build_net(self.n_features, self.hidden_dims_).to(self.device_)
-        unlabeled = torch.from_numpy(np.flatnonzero(y == 0)).to(self.device_)
-        criterion = self._build_criterion(net, X_t[unlabeled])
-        loader = MixedBatchLoader(X_t, y, batch_size=self.batch_size,
+        self.hidden_dims_ = parse_hidden_dims(self.hidden_dims)
+        net = self._build_net(X.shape[1], self.hidden_dims_).to(X.device)
+        criterion = self._build_criterion(net, data.unlabeled)
+        loader = MixedBatchLoader(X, y, batch_size=self.batch_size,
                                   anomaly_batch_size=self.anomaly_batch_size,
-                                  steps_per_epoch=self.epoch_steps, rng=self._rng)
+                                  steps_per_epoch=self.epoch_steps, rng=data.rng)
         return loader, net, criterion
 
     def training_forward(self, batch_x: tuple[torch.Tensor, torch.Tensor], net: torch.nn.Module,
@@ -231,64 +155,6 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
             return self._full_loss(out, len(x_u), criterion)
         return self._anomaly_loss(out[len(x_u):], criterion)
 
-    def _training(self) -> None:
-        # DeepOD's _training hard-codes Adam(weight_decay=1e-5), prints, and allows one step too many.
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        history = []
-        self.net.train()
-        for epoch in tqdm(range(self.epochs), desc=f"{type(self).__name__} epochs",
-                          disable=not self.verbose, leave=False):
-            total = torch.zeros((), device=self.device_)
-            for batch in self.train_loader:
-                loss = self.training_forward(batch, self.net, self.criterion)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
-            mean = float(total) / len(self.train_loader)
-            if not np.isfinite(mean):
-                raise RuntimeError(f"{type(self).__name__} training diverged: non-finite loss at epoch "
-                                   f"{epoch + 1}. Try a smaller lr or check the input scaling.")
-            logger.debug("%s epoch %d: loss %.6f", type(self).__name__, epoch + 1, mean)
-            history.append(mean)
-        self.loss_history_ = pd.DataFrame({"loss": history}).rename_axis("epoch")
-        self.net.eval()
-
-    # -------------------------------------------------------------- inference
-    def inference_prepare(self, X: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """Large contiguous chunks of X (no per-row collation, no side effects)."""
-        return torch.from_numpy(X).split(self.inference_batch_size)
-
-    def _score(self, X: np.ndarray, return_rep: bool = False):
-        self.test_loader = self.inference_prepare(X)
-        z, scores = self._inference()  # eval mode, no_grad: BN uses its running statistics
-        scores = scores.astype(np.float64)
-        return (scores, z) if return_rep else scores
-
-    def decision_function(self, X: Any, return_rep: bool = False):
-        """Anomaly scores of X; higher is more anomalous.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to score. Each score depends on its own row only.
-        return_rep : bool, default=False
-            Also return each sample's representation (see the class docstring).
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        representations : ndarray of shape (n_samples, n_rep)
-            Only with ``return_rep=True``.
-        """
-        check_is_fitted(self)
-        return self._score(val.check_X(X, n_features=self.n_features_in_), return_rep)
-
-    def predict(self, X: Any, return_confidence: bool = False):
-        """0/1 labels from ``threshold_``, optionally with DeepOD's confidence."""
-        check_is_fitted(self)
-        return super().predict(X, return_confidence=return_confidence)
-
     # ------------------------------------------------------------ subclasses
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Module:
         raise NotImplementedError
@@ -304,6 +170,19 @@ class _AnoOnlyBase(BaseDeepAD, BaseEstimator):
         """The base method's loss over ``out``, whose first ``n_unlabeled`` rows are unlabeled."""
         raise NotImplementedError
 
+    def _build_inference_net(self) -> torch.nn.Module:
+        return self._build_net(self.n_features_in_, self.hidden_dims_).to(self.device_).eval()
+
+
+_RAISES_AND_REFERENCES = f"""
+
+    Raises
+    ------
+    ValueError
+        From ``fit`` when ``y`` labels no anomaly: AnoOnly has no loss without one.
+
+    References
+    ----------{_REFERENCE}"""
 
 _COMMON_PARAMS = """
     epochs : int, default=50
@@ -337,7 +216,7 @@ _COMMON_PARAMS = """
         ``'auto'`` (CUDA if available, else CPU) or any torch device string.
     verbose : int, default=0
         1 shows a progress bar over epochs; per-epoch losses go to
-        ``logging.getLogger('deepod_mnp.anoonly')`` at DEBUG level.
+        ``logging.getLogger('deepod_mnp.base')`` at DEBUG level.
     random_state : int or None, default=42
         Seed of every random choice, drawn in ``fit`` without touching the
         global RNGs; the same seed gives the same scores on CPU.
@@ -361,6 +240,9 @@ _COMMON_ATTRIBUTES = """
         The ``1 - contamination`` quantile of ``decision_scores_``.
     labels_ : ndarray of shape (n_samples,)
         ``decision_scores_ > threshold_`` as 0/1."""
+
+
+_ATTRIBUTES_AND_REFERENCES = _COMMON_ATTRIBUTES + _RAISES_AND_REFERENCES
 
 
 class DevNetAnoOnly(_AnoOnlyBase):
@@ -397,17 +279,7 @@ class DevNetAnoOnly(_AnoOnlyBase):
     Attributes
     ----------
     net : torch.nn.Sequential
-        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).
-    criterion : DevLoss
-        DeepOD's deviation loss.{_COMMON_ATTRIBUTES}
-
-    Raises
-    ------
-    ValueError
-        From ``fit`` when ``y`` labels no anomaly: AnoOnly has no loss without one.
-
-    References
-    ----------{_REFERENCE}
+        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).{_ATTRIBUTES_AND_REFERENCES}
     G. Pang, C. Shen, A. van den Hengel. Deep Anomaly Detection with Deviation
     Networks. KDD 2019.
     """
@@ -420,18 +292,13 @@ class DevNetAnoOnly(_AnoOnlyBase):
                  margin: float = 5.0, l: int = 5000, inference_batch_size: int = 65536,  # noqa: E741
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42, loss_on: str = "anomalies") -> None:
-        super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
-                         anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
-                         hidden_dims=hidden_dims, act=act, bias=bias,
-                         inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
-        self.margin = margin
-        self.l = l
+        store_params(self, locals())
 
-    def _check_params(self) -> list[int]:
-        val.check_interval(self.margin, "margin", 0, low_inclusive=False)
-        val.check_interval(self.l, "l", 2, integer=True)
-        return super()._check_params()
+    _parameter_constraints: ClassVar[dict] = {
+        **_AnoOnlyBase._parameter_constraints,
+        "margin": [POSITIVE_REAL],
+        "l": [Interval(numbers.Integral, 2)],
+    }
 
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Sequential:
         return torch.nn.Sequential(OrderedDict([
@@ -444,10 +311,7 @@ class DevNetAnoOnly(_AnoOnlyBase):
         return DevLoss(margin=self.margin, l=self.l, reduction="mean")
 
     def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: DevLoss) -> torch.Tensor:
-        # y = 1 keeps DevLoss's anomaly term max(0, margin - dev); y = 0 its inlier term |dev|
-        y = torch.ones_like(out)
-        y[:n_unlabeled] = 0
-        return criterion(y, out)
+        return criterion(deviation_labels(out, n_unlabeled), out)
 
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -493,18 +357,8 @@ class DeepSADAnoOnly(_AnoOnlyBase):
     ----------
     net : torch.nn.Sequential
         ``body`` (Linear -> BN -> act layers) and ``code`` (DeepOD's name for the network).
-    criterion : DSADLoss
-        DeepOD's Deep SAD loss holding the centre.
     center_ : ndarray of shape (rep_dim,)
-        The hypersphere centre ``c``.{_COMMON_ATTRIBUTES}
-
-    Raises
-    ------
-    ValueError
-        From ``fit`` when ``y`` labels no anomaly: AnoOnly has no loss without one.
-
-    References
-    ----------{_REFERENCE}
+        The hypersphere centre ``c``.{_ATTRIBUTES_AND_REFERENCES}
     L. Ruff, R. A. Vandermeulen, N. Goernitz, A. Binder, E. Mueller, K.-R. Mueller,
     M. Kloft. Deep Semi-Supervised Anomaly Detection. ICLR 2020.
     """
@@ -518,44 +372,35 @@ class DeepSADAnoOnly(_AnoOnlyBase):
                  rep_dim: int = 128, eta: float = 1.0, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  random_state: int | None = 42, loss_on: str = "anomalies") -> None:
-        super().__init__(epochs=epochs, epoch_steps=epoch_steps, batch_size=batch_size,
-                         anomaly_batch_size=anomaly_batch_size, lr=lr, weight_decay=weight_decay,
-                         hidden_dims=hidden_dims, act=act, bias=bias,
-                         inference_batch_size=inference_batch_size, contamination=contamination,
-                         device=device, verbose=verbose, random_state=random_state, loss_on=loss_on)
-        self.rep_dim = rep_dim
-        self.eta = eta
+        store_params(self, locals())
 
-    def _check_params(self) -> list[int]:
-        val.check_interval(self.rep_dim, "rep_dim", 1, integer=True)
-        val.check_interval(self.eta, "eta", 0, low_inclusive=False)
-        return super()._check_params()
+    _parameter_constraints: ClassVar[dict] = {
+        **_AnoOnlyBase._parameter_constraints,
+        "rep_dim": [POSITIVE_INT],
+        "eta": [POSITIVE_REAL],
+    }
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (*_AnoOnlyBase._fitted_attributes, "center_")
+    _saved_attributes: ClassVar[tuple[str, ...]] = (*_AnoOnlyBase._saved_attributes, "center_")
 
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Sequential:
         return torch.nn.Sequential(OrderedDict([
-            ("body", _linear_bn_act_body(n_features, hidden, self.act, self.bias)),
+            ("body", linear_bn_act_body(n_features, hidden, self.act, self.bias)),
             ("code", torch.nn.Linear(hidden[-1], self.rep_dim, bias=self.bias)),
         ]))
 
     def _build_criterion(self, net: torch.nn.Module, x_unlabeled: torch.Tensor) -> DSADLoss:
-        # DeepOD's DeepSAD._set_c (it needs a (x, y) loader and a resolved self.device, so not called):
-        # the mean eval-mode representation of the unlabeled data before training.
-        net.eval()
-        with torch.no_grad():
-            total = sum(net(chunk).sum(0) for chunk in x_unlabeled.split(self.inference_batch_size))
-        net.train()
-        c = total / len(x_unlabeled)
-        eps = self.center_eps
-        c[(c.abs() < eps) & (c < 0)] = -eps  # a zero unit is trivially matched by zero weights
-        c[(c.abs() < eps) & (c > 0)] = eps
+        # DeepOD's DeepSAD._set_c needs a (x, y) loader and a resolved self.device, so it is not called
+        c = hypersphere_center(net, x_unlabeled, self.inference_batch_size, self.center_eps)
         self.center_ = c.cpu().numpy().astype(np.float64)
         return DSADLoss(c=c, eta=self.eta, reduction="mean")
 
+    def _inference_criterion(self) -> DSADLoss:
+        """The loss holding ``c`` (from ``center_``), which scores a sample by its distance to ``c``."""
+        c = torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)
+        return DSADLoss(c=c, eta=self.eta, reduction="mean")
+
     def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: DSADLoss) -> torch.Tensor:
-        # semi-target -1 keeps DSADLoss's eta * (dist + eps) ** -1; 0 its distance term dist
-        targets = torch.full((len(out),), -1, dtype=torch.long, device=out.device)
-        targets[:n_unlabeled] = 0
-        return criterion(out, targets)
+        return criterion(out, deep_sad_targets(out, n_unlabeled))
 
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: DSADLoss) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,7 +6,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from deepod_mnp import losses
+from deepod_mnp.method.losses import reconstruction_error
+from deepod_mnp.method.similarity import max_similarity, student_t_similarity
 
 
 def hidden_width(n_features: int, rep_dim: int) -> int:
@@ -26,7 +27,7 @@ class AutoEncoder(nn.Module):
     """Symmetric MLP autoencoder built from ``Linear + LeakyReLU`` blocks.
 
     ``encoder[i]`` and ``decoder[-1 - i]`` form the i-th denoising autoencoder of
-    the layer-wise pretraining (see :mod:`deepod_mnp.prototypes`).
+    the layer-wise pretraining (see :mod:`deepod_mnp.method.prototypes`).
     """
 
     def __init__(self, n_features: int, dims: list[int]) -> None:
@@ -88,13 +89,18 @@ class MNPNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> MNPOutput:
         z, x_hat = self.ae(x)
-        e = losses.reconstruction_error(x, x_hat, self.recon_loss)
-        s = losses.student_t_similarity(z, self.prototypes, self.alpha)
-        s_max = s.max(dim=1).values
+        e = reconstruction_error(x, x_hat, self.recon_loss)
+        s = student_t_similarity(z, self.prototypes, self.alpha)
+        s_max = max_similarity(s)
         e_in = e if self.recon_in_score else torch.zeros_like(e)
         z_unit = nn.functional.normalize(z, dim=1)
         score = self.scorer(torch.cat([e_in[:, None], z_unit, s_max[:, None]], dim=1)).squeeze(1)
         return MNPOutput(z, e, s, score)
+
+
+def ensemble_mean(values: list[torch.Tensor]) -> torch.Tensor:
+    """The members' mean of a per-sample quantity: the ensemble's score is the mean of its members'."""
+    return torch.stack(values).mean(dim=0)
 
 
 class MNPEnsemble(nn.Module):
@@ -115,12 +121,16 @@ class MNPEnsemble(nn.Module):
         return torch.cat([m.prototypes for m in self.members])
 
     def forward(self, x: torch.Tensor) -> MNPOutput:
-        outs = [m(x) for m in self.members]
+        outs = self.member_outputs(x)
         if len(outs) == 1:
             return outs[0]
         return MNPOutput(
             z=torch.cat([o.z for o in outs], dim=1),
-            recon_error=torch.stack([o.recon_error for o in outs]).mean(dim=0),
+            recon_error=ensemble_mean([o.recon_error for o in outs]),
             similarity=torch.cat([o.similarity for o in outs], dim=1),
-            score=torch.stack([o.score for o in outs]).mean(dim=0),
+            score=ensemble_mean([o.score for o in outs]),
         )
+
+    def member_outputs(self, x: torch.Tensor) -> list[MNPOutput]:
+        """Each member's own forward pass (what :meth:`forward` combines)."""
+        return [m(x) for m in self.members]

@@ -1,4 +1,6 @@
-"""Losses of MNP, one function per equation of the paper.
+"""Losses of MNP: L_recon (Eq. 3-5), L_score (Eq. 12) and the three together, one function an equation.
+
+L_np, the DEC and contrastive terms (Eq. 8-10), is in :mod:`deepod_mnp.method.prototype_losses`.
 
 Naming: ``_u`` is a tensor over the unlabeled samples of a mini-batch, ``_a``
 over its labeled anomalies. Every function returns a scalar (or per-sample)
@@ -9,36 +11,23 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from deepod_mnp.method.prototype_losses import prototype_loss
+from deepod_mnp.method.similarity import normality_weights
+
 RECON_LOSSES = ("smooth_l1", "mse")
+_ELEMENTWISE = {"smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
+def elementwise_loss(kind: str, name: str = "recon_loss"):
+    """The per-element loss ``l`` called ``kind``; ``name`` is the parameter named in the error."""
+    if kind not in _ELEMENTWISE:
+        raise ValueError(f"{name} must be one of {RECON_LOSSES}, got {kind!r}.")
+    return _ELEMENTWISE[kind]
 
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor, kind: str = "smooth_l1") -> torch.Tensor:
     """Per-sample reconstruction error ``e_i = l(x_i, x_hat_i)``, the mean over features."""
-    if kind == "smooth_l1":
-        err = F.smooth_l1_loss(x_hat, x, reduction="none")
-    elif kind == "mse":
-        err = F.mse_loss(x_hat, x, reduction="none")
-    else:
-        raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}.")
-    return err.mean(dim=1)
-
-
-def student_t_similarity(z: torch.Tensor, prototypes: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    """Similarity ``s_ij`` of each code to each prototype, both L2-normalised, shape (n, k)."""
-    z = F.normalize(z, dim=1)
-    u = F.normalize(prototypes, dim=1)
-    dist2 = torch.cdist(z, u).pow(2)
-    return (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)  # Eq. 6
-
-
-def normality_weights(s: torch.Tensor, beta: float = 1.0, normalize: bool = True) -> torch.Tensor:
-    """Weights ``w_i`` of unlabeled samples, the likelihood of being normal.
-
-    With ``normalize`` (the authors' code) the weights of a batch are rescaled to
-    mean 1, so they reweight samples without changing the loss's scale.
-    """
-    w = torch.sigmoid(beta * s.max(dim=1).values)  # Eq. 7
-    return w / w.mean() if normalize else w
+    return elementwise_loss(kind)(x_hat, x, reduction="none").mean(dim=1)
 
 
 def recon_loss(e_u: torch.Tensor, e_a: torch.Tensor | None, w: torch.Tensor,
@@ -51,48 +40,10 @@ def recon_loss(e_u: torch.Tensor, e_a: torch.Tensor | None, w: torch.Tensor,
     return loss_u + loss_a  # Eq. 5
 
 
-def dec_target(q: torch.Tensor) -> torch.Tensor:
-    """DEC's sharpened target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``."""
-    weight = q.pow(2) / q.sum(dim=0, keepdim=True)
-    return weight / weight.sum(dim=1, keepdim=True)
-
-
-def kl_clustering_loss(s_u: torch.Tensor, fixed_target: bool = False) -> torch.Tensor:
-    """``L_kl(P || Q)`` of deep embedding clustering, summed over samples and prototypes.
-
-    ``q`` is the similarity normalised over prototypes and ``p`` DEC's sharpened
-    target. As in the authors' code the gradient flows through ``p`` too, which
-    makes the loss also favour confident assignments; ``fixed_target=True``
-    detaches ``p`` as DEC does. On development splits the joint target won by a
-    wide margin (see BENCHMARKS.md, "How the defaults were chosen").
-    """
-    q = s_u / s_u.sum(dim=1, keepdim=True)
-    p = dec_target(q).detach() if fixed_target else dec_target(q)
-    return (p * (p.log() - q.log())).sum()  # Eq. 8
-
-
-def contrastive_loss(s_max_u: torch.Tensor, w: torch.Tensor, s_max_a: torch.Tensor | None) -> torch.Tensor:
-    """``L_con``: unlabeled samples close to a prototype, labeled anomalies far from all."""
-    gap = (w * s_max_u).mean()
-    if s_max_a is not None and s_max_a.numel() > 0:
-        gap = gap - s_max_a.mean()
-    return -F.logsigmoid(gap)  # Eq. 9
-
-
-def prototype_loss(s_u: torch.Tensor, w: torch.Tensor, s_a: torch.Tensor | None,
-                   fixed_target: bool = False) -> torch.Tensor:
-    """``L_np = L_con + L_kl``."""
-    s_max_a = None if s_a is None else s_a.max(dim=1).values
-    l_con = contrastive_loss(s_u.max(dim=1).values, w, s_max_a)
-    return l_con + kl_clustering_loss(s_u, fixed_target)  # Eq. 10
-
-
 def score_loss(score_u: torch.Tensor, w: torch.Tensor, score_a: torch.Tensor | None,
                kind: str = "smooth_l1") -> torch.Tensor:
     """``L_score``: weighted loss of unlabeled scores towards 0, anomalies' towards 1."""
-    if kind not in RECON_LOSSES:
-        raise ValueError(f"score_loss must be one of {RECON_LOSSES}, got {kind!r}.")
-    fn = F.smooth_l1_loss if kind == "smooth_l1" else F.mse_loss
+    fn = elementwise_loss(kind, "score_loss")
     loss = (w * fn(score_u, torch.zeros_like(score_u), reduction="none")).mean()
     if score_a is not None and score_a.numel() > 0:
         loss = loss + fn(score_a, torch.ones_like(score_a))
@@ -138,7 +89,7 @@ class MNPLoss(torch.nn.Module):
     def forward(self, out_u, out_a=None) -> torch.Tensor:
         """Stack ``(L_recon, L_np, L_score)`` for unlabeled outputs ``out_u`` and anomalies' ``out_a``.
 
-        Both are :class:`deepod_mnp.networks.MNPOutput`; ``out_a`` may be None
+        Both are :class:`deepod_mnp.method.networks.MNPOutput`; ``out_a`` may be None
         when no anomaly is labeled.
         """
         if self.use_weights:

@@ -1,0 +1,351 @@
+"""The one skeleton of every detector of deepod-mnp: :class:`BaseDetector`.
+
+It owns what the detectors share: parameter and input validation, device and
+seeds, the training loop with its divergence check, chunked (threaded)
+scoring, ``decision_function``/``predict``, persistence and the cleanup of a
+failed fit. A detector writes only DeepOD's hooks (``training_prepare``,
+``training_forward``, ``inference_prepare``, ``inference_forward``,
+``epoch_update``), its network and its loss (see CONTRIBUTING.md,
+"Architecture").
+"""
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from deepod.core.base_model import BaseDeepAD
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from deepod_mnp import persistence
+from deepod_mnp._params import (
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    Interval,
+    validate_params,
+)
+from deepod_mnp._validation import check_X, check_y
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``'auto'`` is CUDA when available, else CPU; any other torch device string is checked."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; "
+                         "use 'auto', 'cpu' or 'cuda[:i]'.") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available; use 'auto' or 'cpu'.")
+    return dev
+
+
+@dataclass
+class TrainingData:
+    """What ``fit`` hands to the training hooks explicitly; it lives only while ``fit`` runs.
+
+    Attributes
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+        The training data on the training device (one copy for all members).
+    y : ndarray of shape (n_samples,)
+        1 for a labeled anomaly, 0 for an unlabeled sample.
+    unlabeled : torch.Tensor
+        The rows of ``X`` with ``y == 0``, on the training device.
+    rng : numpy.random.Generator
+        The source of every random choice of this fit.
+    """
+
+    X: torch.Tensor
+    y: np.ndarray
+    unlabeled: torch.Tensor
+    rng: np.random.Generator
+
+
+def store_params(estimator: Any, params: dict[str, Any]) -> None:
+    """What every ``__init__`` does: store each argument under its name: ``store_params(self, locals())``."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+def _draw_seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**31 - 1))
+
+
+class BaseDetector(BaseDeepAD, BaseEstimator):
+    """Fitting, training, scoring and persistence shared by every detector of the project.
+
+    A subclass declares its parameters (keyword-only ``__init__`` that only
+    stores them, and ``_parameter_constraints`` extending this class's), its
+    fitted attributes (``_fitted_attributes``) and DeepOD's hooks. ``fit``
+    draws every seed from ``random_state`` inside ``torch.random.fork_rng``
+    (the global RNGs are left alone) and passes the random generator and the
+    device copy of the data to the hooks as arguments (:class:`TrainingData`).
+
+    Fitted attributes are exactly :attr:`_fitted_attributes` (plus
+    ``feature_names_in_`` when ``X`` was a DataFrame); nothing else stays on
+    the object after ``fit`` or a scoring call, and a fit that raises leaves
+    the detector unfitted. DeepOD's ``BaseDeepAD.__init__`` is not called, so
+    none of its working attributes (``train_loader``, ``test_loader``,
+    ``criterion``, ``n_samples``, ...) exist.
+    """
+
+    data_type = "tabular"
+
+    #: Parameter name -> allowed forms, checked by :func:`deepod_mnp._params.validate_params`.
+    _parameter_constraints: ClassVar[dict] = {
+        "epochs": [NON_NEGATIVE_INT],
+        "batch_size": [POSITIVE_INT],
+        "anomaly_batch_size": [POSITIVE_INT],
+        "lr": [POSITIVE_REAL],
+        "weight_decay": [NON_NEGATIVE_REAL],
+        "inference_batch_size": [POSITIVE_INT],
+        "contamination": [Interval(numbers.Real, 0, 0.5, low_inclusive=False)],
+    }
+    #: The fitted state after ``fit`` (``feature_names_in_`` besides, for DataFrames).
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "net", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_")
+    #: Fitted attributes that :meth:`save_model` writes besides the weights (the rest are rebuilt).
+    _saved_attributes: ClassVar[tuple[str, ...]] = ("n_features_in_", "decision_scores_", "loss_history_")
+    #: Why the detector cannot train without a labeled anomaly, or None (it warns instead).
+    _anomalies_required: ClassVar[str | None] = None
+    #: The terms a detector that trains without labeled anomalies drops (named in its warning).
+    _no_anomaly_terms: ClassVar[str] = "the loss on anomalies"
+
+    # ------------------------------------------------------------------ checks
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_features_in_")
+
+    def _clear_fitted(self, keep: set[str] | None = None) -> None:
+        """Drop the fitted state (and, with ``keep``, every attribute not in it): unfitted again."""
+        fitted = {*self._fitted_attributes, "feature_names_in_"}
+        for name in [k for k in vars(self) if k in fitted or (keep is not None and k not in keep)]:
+            delattr(self, name)
+
+    def _check_y(self, y: Any, n_samples: int) -> np.ndarray:
+        """Weak labels as int64 0/1; the rules on anomalies and unlabeled rows every detector shares."""
+        name = type(self).__name__
+        if y is None and self._anomalies_required:
+            raise ValueError(f"{name} needs y with at least one labeled anomaly (1): "
+                             f"{self._anomalies_required}.")
+        y = np.zeros(n_samples, dtype=np.int64) if y is None else check_y(y, n_samples)
+        if not np.any(y == 1):
+            if self._anomalies_required:
+                raise ValueError(f"y labels no anomaly; {name} needs at least one labeled anomaly (1), "
+                                 f"since {self._anomalies_required}.")
+            warnings.warn(f"y labels no anomaly: {name} trains without the labeled-anomaly terms "
+                          f"({self._no_anomaly_terms}).", UserWarning, stacklevel=3)
+        if not np.any(y == 0):
+            raise ValueError(f"y labels every sample as an anomaly; {name} needs unlabeled samples (0).")
+        return y
+
+    def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Checks of the parameters against the data (none by default)."""
+
+    # --------------------------------------------------------------- training
+    def fit(self, X: Any, y: Any = None) -> BaseDetector:
+        """Fit the detector on unlabeled samples and labeled anomalies.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (NumPy array or pandas DataFrame, any real dtype).
+        y : array-like of shape (n_samples,), optional
+            1 for a labeled anomaly, 0 for an unlabeled sample.
+
+        Returns
+        -------
+        self
+            The fitted detector.
+        """
+        self._clear_fitted()
+        before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
+        validate_params(self)
+        columns = getattr(X, "columns", None)
+        X = check_X(X)
+        y = self._check_y(y, len(X))
+        self._check_training_data(X, y)
+        device = resolve_device(self.device)
+        try:
+            self._fit(X, y, device)
+        except BaseException:
+            self._clear_fitted(keep=before)  # nothing of a failed fit stays, the device copy of X included
+            raise
+        if columns is not None:
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        return self
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, device: torch.device) -> None:
+        self.device_ = device
+        rng = np.random.default_rng(self.random_state)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            # losses that draw from the global torch RNG (DevLoss) see this seed; restored after
+            torch.manual_seed(_draw_seed(rng))
+            X_t = torch.from_numpy(X).to(device)
+            data = TrainingData(X_t, y, X_t[torch.from_numpy(np.flatnonzero(y == 0)).to(device)], rng)
+            self.net, self.loss_history_ = self._fit_net(data)
+            del data, X_t
+        self.decision_scores_ = self._score(X)
+        self._set_threshold()
+        self.n_features_in_ = X.shape[1]
+
+    def _fit_net(self, data: TrainingData) -> tuple[torch.nn.Module, pd.DataFrame]:
+        """Prepare and train one network; returns it (in eval mode) and its loss history."""
+        loader, net, criterion = self.training_prepare(data.X, data.y, data=data)
+        return net, self._training(loader, net, criterion)
+
+    def _training(self, loader: Any, net: torch.nn.Module, criterion: Any) -> pd.DataFrame:
+        """Adam over ``epochs`` passes of ``loader``; one row of ``epoch_update`` per epoch.
+
+        DeepOD's own loop hard-codes ``Adam(weight_decay=1e-5)``, prints and
+        allows one step too many, so it is not used.
+        """
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        rows = []
+        net.train()
+        for epoch in tqdm(range(1, self.epochs + 1), desc=f"{type(self).__name__} epochs",
+                          disable=not self.verbose, leave=False):
+            total = torch.zeros((), device=self.device_)
+            for batch in loader:
+                loss = self.training_forward(batch, net, criterion)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+            rows.append(self.epoch_update(criterion=criterion, epoch=epoch,
+                                          epoch_loss=float(total) / len(loader)))
+            logger.debug("%s epoch %d: %s", type(self).__name__, epoch, rows[-1])
+        net.eval()
+        return pd.DataFrame(rows).rename_axis("epoch")
+
+    def epoch_update(self, criterion: Any = None, epoch: int = 0,
+                     epoch_loss: float = float("nan")) -> dict[str, float]:
+        """The epoch's row of ``loss_history_`` (by default its mean loss); raises if it diverged."""
+        self._check_finite({"loss": epoch_loss}, epoch)
+        return {"loss": epoch_loss}
+
+    def _check_finite(self, losses: dict[str, float], epoch: int) -> None:
+        """The divergence check: a non-finite mean loss ends the fit with ``RuntimeError``."""
+        if not np.all(np.isfinite(list(losses.values()))):
+            shown = losses["loss"] if list(losses) == ["loss"] else losses
+            raise RuntimeError(f"{type(self).__name__} training diverged: non-finite loss {shown} at epoch "
+                               f"{epoch}. Try a smaller lr or check the input scaling.")
+
+    def _set_threshold(self) -> None:
+        """``threshold_`` and ``labels_`` from ``decision_scores_`` (DeepOD's rule)."""
+        self.threshold_ = np.percentile(self.decision_scores_, 100 * (1 - self.contamination))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype("int").ravel()
+
+    # -------------------------------------------------------------- inference
+    def inference_prepare(self, X: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Large contiguous chunks of X (no per-row collation, no side effects)."""
+        return torch.from_numpy(X).split(self.inference_batch_size)
+
+    def _inference_criterion(self) -> Any:
+        """The criterion ``inference_forward`` receives (None unless scoring needs one)."""
+        return None
+
+    def _score_chunks(self, chunks: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Representations and scores of the chunks of :meth:`inference_prepare`.
+
+        On a CPU with several torch threads the chunks are scored by as many
+        Python threads of one torch thread each: many small operations run
+        faster side by side than split across threads one by one
+        (BENCHMARKS.md, "Speed and scale"). torch's thread count is 1 while they
+        run and is restored afterwards. This is the one scoring hot path.
+        """
+        net, criterion = self.net.eval(), self._inference_criterion()
+        chunks = list(chunks)
+        n_threads = torch.get_num_threads()
+        n_workers = min(n_threads, len(chunks)) if self.device_.type == "cpu" else 1
+
+        def forward(chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.inference_mode():  # grad mode is per thread
+                return self.inference_forward(chunk, net, criterion)
+
+        if n_workers > 1:
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(n_workers) as pool:
+                    outs = list(pool.map(forward, chunks))
+            finally:
+                torch.set_num_threads(n_threads)
+        else:
+            outs = [forward(chunk) for chunk in chunks]
+        z, scores = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
+        return z, scores
+
+    def _score(self, X: np.ndarray, return_rep: bool = False):
+        z, scores = self._score_chunks(self.inference_prepare(X))
+        scores = scores.astype(np.float64)
+        return (scores, z) if return_rep else scores
+
+    def _check_scoring_X(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return check_X(X, n_features=self.n_features_in_)
+
+    def decision_function(self, X: Any, return_rep: bool = False):
+        """Anomaly scores of X; higher is more anomalous.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to score. Each score depends on its own row only.
+        return_rep : bool, default=False
+            Also return each sample's representation, as DeepOD's detectors do.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        representations : ndarray of shape (n_samples, n_rep)
+            Only with ``return_rep=True``.
+        """
+        return self._score(self._check_scoring_X(X), return_rep)
+
+    def predict(self, X: Any, return_confidence: bool = False):
+        """0/1 labels from ``threshold_``, optionally with DeepOD's confidence."""
+        check_is_fitted(self)
+        return super().predict(X, return_confidence=return_confidence)
+
+    # ------------------------------------------------------------ persistence
+    def save_model(self, path: str | Path) -> None:
+        """Save parameters, weights and fitted state to ``path`` (a torch checkpoint)."""
+        check_is_fitted(self)
+        persistence.save(self, path)
+
+    @classmethod
+    def load_model(cls, path: str | Path, device: str | None = None) -> BaseDetector:
+        """Load a detector written by :meth:`save_model`, optionally onto another device."""
+        return persistence.load(cls, path, device)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Rebuild the fitted state from :func:`deepod_mnp.persistence.load`'s decoded attributes."""
+        self.device_ = resolve_device(self.device)
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.net = self._build_inference_net()
+        self._set_threshold()
+
+    @classmethod
+    def _history_layout(cls, index: list[str] | None, columns: list[str] | None) -> tuple[list, list]:
+        """Index names and columns of a saved ``loss_history_`` (those written beside it by default)."""
+        return index or ["epoch"], columns or ["loss"]
+
+    def _build_inference_net(self) -> torch.nn.Module:
+        """An untrained network of the fitted shape, for :meth:`load_model` to fill."""
+        raise NotImplementedError

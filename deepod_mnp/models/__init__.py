@@ -1,0 +1,5 @@
+"""The detectors: each a :class:`deepod_mnp.base.BaseDetector` with DeepOD's hooks, network and loss."""
+from deepod_mnp.models.anoonly import DeepSADAnoOnly, DevNetAnoOnly
+from deepod_mnp.models.mnp import MNP
+
+__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly"]
