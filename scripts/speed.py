@@ -50,10 +50,10 @@ import joblib
 import numpy as np
 import torch
 
+from deepod_mnp import MNP
 from deepod_mnp.benchmark.protocol import make_split, semi_labels
 from deepod_mnp.benchmark.runner import Job, environment, job_data, limited_threads, run_job
 from deepod_mnp.data import load_dataset
-from deepod_mnp import MNP
 from deepod_mnp.method.sampling import resolve_epoch_steps
 
 
@@ -183,8 +183,8 @@ def scoring_paths(dims: list[int], *, n_rows: int, repeats: int, threads: int) -
             path = export_onnx(model, Path(tmp) / "mnp.onnx")
             paths = _paths(model, X, fused, OnnxScorer(path, threads=1, workers=threads),
                            OnnxScorer(path, threads=threads, chunk_rows=16_384), threads, fused_scores)
-            with limited_threads(threads):
-                reference = model.decision_function(X)
+            with limited_threads(1):
+                reference = _unfused(model, X, threads)
             for name, (torch_threads, fn) in paths.items():
                 with limited_threads(torch_threads):
                     fn()  # warm-up
@@ -197,10 +197,26 @@ def scoring_paths(dims: list[int], *, n_rows: int, repeats: int, threads: int) -
     return rows
 
 
+def _unfused(model, X: np.ndarray, workers: int) -> np.ndarray:
+    """The members one by one (``MNPEnsemble.forward``), chunks of ``inference_batch_size`` scored by
+    ``workers`` Python threads of one torch thread: what ``decision_function`` did before the fused path."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).split(model.inference_batch_size)
+
+    def one(chunk: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return model.net(chunk).score
+
+    with ThreadPoolExecutor(workers) as pool:
+        return torch.cat(list(pool.map(one, chunks))).numpy().astype(np.float64)
+
+
 def _paths(model, X, fused, ort_workers, ort_intra, threads, fused_scores) -> dict[str, tuple]:
     """Scoring path name -> (torch threads while it runs, a function scoring all of X)."""
     return {
-        "decision_function (as shipped)": (threads, lambda: model.decision_function(X)),
+        "unfused ensemble (the scoring before this change)": (1, lambda: _unfused(model, X, threads)),
+        "decision_function (fused hot path)": (threads, lambda: model.decision_function(X)),
         "fused torch, workers": (1, lambda: fused_scores(fused, X, workers=threads)),
         "ONNX Runtime, workers": (1, lambda: ort_workers.decision_function(X)),
         "ONNX Runtime, intra-op threads": (1, lambda: ort_intra.decision_function(X)),

@@ -38,13 +38,33 @@ def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
     {}, {"n_ensemble": 1}, {"recon_loss": "mse"}, {"recon_in_score": False},
     {"alpha": 2.5, "n_prototypes": 3},
 ], ids=["default", "one-member", "mse", "no-recon-in-score", "alpha"])
-def test_fused_scores_equal_decision_function(data, params):
+def test_fused_scores_equal_the_unfused_ensemble(data, params):
+    """The fused scorer, and decision_function's hot path that uses it, give the scores of the
+    members computed one by one (``MNPEnsemble.forward``) to 1e-6."""
     model = MNP(**{**TINY_MNP, **params}).fit(data.X, data.y)
     X = _rows(3000, data.X.shape[1])
+    with torch.inference_mode():
+        unfused = model.net(torch.from_numpy(X))
     fused = FusedMNP.from_model(model)
     assert fused.n_members == model.n_ensemble
-    np.testing.assert_allclose(fused_scores(fused, X, chunk_rows=1000), model.decision_function(X),
+    np.testing.assert_allclose(fused_scores(fused, X, chunk_rows=1000), unfused.score.numpy(),
                                rtol=0, atol=1e-6)
+    threads = torch.get_num_threads()
+    scores, rep = model.decision_function(X, return_rep=True)
+    assert torch.get_num_threads() == threads
+    np.testing.assert_allclose(scores, unfused.score.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(rep, unfused.z.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_decision_function_uses_the_fused_path(fitted, monkeypatch):
+    import deepod_mnp.models.mnp as mnp_module
+
+    calls = []
+    real = mnp_module.fused_for
+    monkeypatch.setattr(mnp_module, "fused_for", lambda model: calls.append(1) or real(model))
+    fitted.decision_function(_rows(20_000, fitted.n_features_in_))
+    assert len(calls) == 3  # one per chunk of inference_batch_size rows
+    assert real(fitted) is real(fitted)  # built once, then cached
 
 
 def test_fused_components_equal_score_components(fitted):

@@ -65,7 +65,7 @@ def test_onnx_export_gives_decision_function_scores(fitted, data, tmp_path):
 
 @pytest.mark.parametrize("name", ["DevNetAnoOnly", "DeepSADAnoOnly"])
 def test_onnx_export_of_anoonly_detectors(name, data, tmp_path):
-    from deepod_mnp.anoonly import DeepSADAnoOnly, DevNetAnoOnly
+    from deepod_mnp.models.anoonly import DeepSADAnoOnly, DevNetAnoOnly
     from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
 
     cls = {"DevNetAnoOnly": DevNetAnoOnly, "DeepSADAnoOnly": DeepSADAnoOnly}[name]

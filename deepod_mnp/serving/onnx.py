@@ -59,6 +59,9 @@ class _DetectorScore(nn.Module):
         super().__init__()
         self.model_net = model.net
         self._model = model
+        # what the detector's scoring hot path passes to inference_forward
+        get_criterion = getattr(model, "_inference_criterion", None)
+        self._criterion = get_criterion() if get_criterion is not None else getattr(model, "criterion", None)
         self.has_scaling = scaling is not None
         if scaling is not None:
             self.register_buffer("in_mul", torch.as_tensor(scaling[0], dtype=torch.float32))
@@ -67,7 +70,7 @@ class _DetectorScore(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.has_scaling:
             x = x * self.in_mul + self.in_add
-        return self._model.inference_forward(x, self.model_net, self._model.criterion)[1].reshape(-1)
+        return self._model.inference_forward(x, self.model_net, self._criterion)[1].reshape(-1)
 
 
 def score_module(model: Any) -> nn.Module:
