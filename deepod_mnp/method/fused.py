@@ -255,10 +255,19 @@ class FusedMNP(nn.Module):
         """Anomaly scores, shape (n,), of float32 rows of shape (n, D)."""
         return self._parts(x)[0].mean(dim=1)
 
+    @property
+    def block_rows(self) -> int:
+        """Rows per pass that keep a pass's intermediates in a core's cache (8192 for D <= 64,
+        about 2,600 at D = 200): what :meth:`score_and_rep` and :func:`fused_scores` use."""
+        return int(np.clip(524_288 // self.n_features, 1024, 8192))
+
     def score_and_rep(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent codes side by side, (n, M*H) (``decision_function(return_rep=True)``'s), and scores."""
-        parts = self._parts(x)
-        return parts[4], parts[0].mean(dim=1)
+        """Latent codes side by side, (n, M*H) (``decision_function(return_rep=True)``'s), and scores,
+        in passes of :attr:`block_rows` rows."""
+        outs = [self._parts(block) for block in x.split(self.block_rows)]
+        if len(outs) == 1:
+            return outs[0][4], outs[0][0].mean(dim=1)
+        return torch.cat([o[4] for o in outs]), torch.cat([o[0].mean(dim=1) for o in outs])
 
     def components(self, x: torch.Tensor) -> Components:
         """The score and the explanation columns of ``MNP.score_components``, member means."""
@@ -291,7 +300,8 @@ def flops_per_row(fused: FusedMNP) -> int:
     return 2 * macs
 
 
-def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int = 4096, workers: int = 1) -> np.ndarray:
+def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int | None = None,
+                 workers: int = 1) -> np.ndarray:
     """Float64 scores of the float32 rows ``X`` (n, D), scored in chunks under inference mode.
 
     Parameters
@@ -300,9 +310,9 @@ def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int = 4096, work
         The scorer.
     X : array of shape (n, D)
         Rows (cast to float32 when they are not).
-    chunk_rows : int, default=4096
-        Rows per forward pass; a few thousand keep a chunk's intermediates in
-        a core's cache.
+    chunk_rows : int, optional
+        Rows per forward pass; default :attr:`FusedMNP.block_rows`, which
+        keeps a chunk's intermediates in a core's cache.
     workers : int, default=1
         Python threads scoring chunks side by side (torch releases the GIL in
         its kernels). Run them with torch at one intra-op thread (e.g. under
@@ -311,6 +321,7 @@ def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int = 4096, work
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     out = np.empty(len(X), dtype=np.float64)
+    chunk_rows = chunk_rows or fused.block_rows
     starts = range(0, len(X), chunk_rows)
 
     def one(start: int) -> None:
