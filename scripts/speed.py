@@ -16,7 +16,8 @@ Measures, in one run on one machine (BENCHMARK.md "Speed" and "Scale"):
     and ONNX Runtime on the exported model (threads as workers, or as
     ONNX Runtime's intra-op threads);
     with the FLOPs per row, the machine's measured GEMM FLOP/s and the rows/s
-    limit they imply; best of ``--repeats`` runs;
+    limit they imply; best of ``--repeats`` runs, taken round robin over the
+    paths so that each sees the same load on a shared machine;
 (e) streaming memory (``--stream-rows``): peak resident memory of
     ``deepod-mnp score`` on Parquet files of growing row counts (fresh
     subprocess each);
@@ -183,13 +184,18 @@ def scoring_paths(dims: list[int], *, n_rows: int, repeats: int, threads: int) -
             path = export_onnx(model, Path(tmp) / "mnp.onnx")
             paths = _paths(model, X, fused, OnnxScorer(path, threads=1, workers=threads),
                            OnnxScorer(path, threads=threads, chunk_rows=16_384), threads, fused_scores)
-            with limited_threads(1):
-                reference = _unfused(model, X, threads)
+            with limited_threads(threads):
+                reference = _unfused(model, X)
+            diffs, rates = {}, {name: 0.0 for name in paths}
             for name, (torch_threads, fn) in paths.items():
                 with limited_threads(torch_threads):
-                    fn()  # warm-up
-                    diff = float(np.max(np.abs(fn() - reference)))
-                    rate = _best_rate(fn, n_rows, repeats)
+                    diffs[name] = float(np.max(np.abs(fn() - reference)))  # also the warm-up
+            for _ in range(repeats):  # round robin: every path sees the same (shared) machine
+                for name, (torch_threads, fn) in paths.items():
+                    with limited_threads(torch_threads):
+                        rates[name] = max(rates[name], _best_rate(fn, n_rows, 1))
+            for name in paths:
+                rate, diff = rates[name], diffs[name]
                 rows.append({"n_features": dim, "path": name, "rows_per_s": rate, "max_abs_diff": diff,
                              "flops_per_row": flops, "gflops": rate * flops / 1e9,
                              "gemm_gflops": peak / 1e9, "limit_rows_per_s": peak / flops})
@@ -197,25 +203,23 @@ def scoring_paths(dims: list[int], *, n_rows: int, repeats: int, threads: int) -
     return rows
 
 
-def _unfused(model, X: np.ndarray, workers: int) -> np.ndarray:
-    """The members one by one (``MNPEnsemble.forward``), chunks of ``inference_batch_size`` scored by
-    ``workers`` Python threads of one torch thread: what ``decision_function`` did before the fused path."""
-    from concurrent.futures import ThreadPoolExecutor
+def _unfused(model, X: np.ndarray) -> np.ndarray:
+    """``decision_function`` with the fused path switched off: what it did before (the members one by
+    one through ``MNPEnsemble.forward``, with the same validation, chunks and worker threads)."""
+    import deepod_mnp.models.mnp as mnp_module
 
-    chunks = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).split(model.inference_batch_size)
-
-    def one(chunk: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return model.net(chunk).score
-
-    with ThreadPoolExecutor(workers) as pool:
-        return torch.cat(list(pool.map(one, chunks))).numpy().astype(np.float64)
+    real = mnp_module.fused_for
+    mnp_module.fused_for = lambda model: None
+    try:
+        return model.decision_function(X)
+    finally:
+        mnp_module.fused_for = real
 
 
 def _paths(model, X, fused, ort_workers, ort_intra, threads, fused_scores) -> dict[str, tuple]:
     """Scoring path name -> (torch threads while it runs, a function scoring all of X)."""
     return {
-        "unfused ensemble (the scoring before this change)": (1, lambda: _unfused(model, X, threads)),
+        "decision_function, unfused (before)": (threads, lambda: _unfused(model, X)),
         "decision_function (fused hot path)": (threads, lambda: model.decision_function(X)),
         "fused torch, workers": (1, lambda: fused_scores(fused, X, workers=threads)),
         "ONNX Runtime, workers": (1, lambda: ort_workers.decision_function(X)),
