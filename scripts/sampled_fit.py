@@ -70,9 +70,9 @@ def run(datasets: list[str], sizes: list[int], seeds: list[int], out: Path, data
                     if variant == "full":
                         model = MNP(device="cpu", random_state=seed).fit(split.X_train, split.y_train_semi)
                     else:
-                        model = fit_parquet(MNP(device="cpu", random_state=seed), parquet, label_column="label",
-                                            n_unlabeled=int(variant), feature_columns=columns,
-                                            random_state=seed)
+                        model = fit_parquet(MNP(device="cpu", random_state=seed), parquet,
+                                            label_column="label", n_unlabeled=int(variant),
+                                            feature_columns=columns, random_state=seed)
                     fit_time = time.perf_counter() - start  # sampling (one pass over the file) included
                     score = auc_pr(split.y_test, model.decision_function(split.X_test))
                     record = {"dataset": name, "variant": variant, "seed": seed, "auc_pr": score,
@@ -81,7 +81,8 @@ def run(datasets: list[str], sizes: list[int], seeds: list[int], out: Path, data
                               "n_labeled": int(split.y_train_semi.sum()), "n_test": len(split.y_test),
                               "n_features": split.X_train.shape[1], "threads": 1, "environment": env}
                     path.write_text(json.dumps(record, indent=1), encoding="utf-8")
-                    print(f"{name} {variant} seed {seed}: AUC-PR {score:.4f}, fit {fit_time:.1f} s", flush=True)
+                    print(f"{name} {variant} seed {seed}: AUC-PR {score:.4f}, fit {fit_time:.1f} s",
+                          flush=True)
     write_summary(out)
 
 
@@ -109,8 +110,8 @@ def write_summary(out: Path) -> str:
             s = sub.loc[sub["variant"] == v, "fit_time"]
             cells.append(f"{s.mean():.1f}" if len(s) else "—")
         first = sub.iloc[0]
-        lines.append(f"| {name} | {first['n_train']:,} ({first['n_unlabeled_train']:,}) | " + " | ".join(cells)
-                     + " |")
+        lines.append(f"| {name} | {first['n_train']:,} ({first['n_unlabeled_train']:,}) | "
+                     + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text, encoding="utf-8")
     print(text)

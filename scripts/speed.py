@@ -10,7 +10,7 @@ Measures, in one run on one machine (BENCHMARK.md "Speed" and "Scale"):
 (b) MNP scoring throughput (rows/s) of ``decision_function`` on 1,000,000 x D
     float32 rows for D = 16, 64, 200, with a model fitted on a small synthetic
     set of that D;
-(d) scoring paths on 1,000,000 x D float32 rows (``--paths``): ``decision_function``
+(e) scoring paths on 1,000,000 x D float32 rows (``--paths``): ``decision_function``
     as shipped, the fused torch scorer (``deepod_mnp.serving.fused``, its
     threads spent as Python workers over chunks of one intra-op thread each)
     and ONNX Runtime on the exported model (threads as workers, or as
@@ -18,7 +18,7 @@ Measures, in one run on one machine (BENCHMARK.md "Speed" and "Scale"):
     with the FLOPs per row, the machine's measured GEMM FLOP/s and the rows/s
     limit they imply; best of ``--repeats`` runs, taken round robin over the
     paths so that each sees the same load on a shared machine;
-(e) streaming memory (``--stream-rows``): peak resident memory of
+(f) streaming memory (``--stream-rows``): peak resident memory of
     ``deepod-mnp score`` on Parquet files of growing row counts (fresh
     subprocess each);
 (c) MNP fit time and peak resident memory (``resource.getrusage`` maxrss, in a
@@ -33,7 +33,8 @@ Examples
     python scripts/speed.py --data pendigits gamma bank backdoor --threads 2
     python scripts/speed.py --skip fit --sizes 10000 100000 --out runs/speed_small.json
     python scripts/speed.py --skip fit score scale --paths --threads 2 --out results/serving/speed.json
-    python scripts/speed.py --skip fit score scale --stream-rows 1000000 4000000 --out results/serving/stream.json
+    python scripts/speed.py --skip fit score scale --stream-rows 1000000 4000000 \
+        --out results/serving/stream.json
 """
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ def _best_rate(fn, n_rows: int, repeats: int) -> float:
 
 
 def scoring_paths(dims: list[int], *, n_rows: int, repeats: int, threads: int) -> list[dict]:
-    """(d) Rows/s of each scoring path, its largest score difference to ``decision_function``,
+    """(e) Rows/s of each scoring path, its largest score difference to ``decision_function``,
     FLOPs per row and the limit implied by the measured GEMM rate."""
     import tempfile
 
@@ -266,7 +267,7 @@ def _stream_worker(data: str, dim: int, threads: int, chunk_rows: int) -> dict[s
 
 
 def stream_memory(sizes: list[int], *, dim: int, threads: int, chunk_rows: int, timeout: float) -> list[dict]:
-    """(e) Peak memory of streaming scoring per table size, each in its own subprocess."""
+    """(f) Peak memory of streaming scoring per table size, each in its own subprocess."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     rows = []
     import tempfile
@@ -357,13 +358,15 @@ def report(results: dict[str, Any]) -> str:
                   _table(prof["ops"], ["op", "self_cpu_share", "calls"]), "",
                   f"One member's bare forward pass: {prof['one_member_rows_per_s']:,.0f} rows/s.", ""]
     if results.get("paths"):
-        parts += ["## (d) Scoring paths", "",
-                  _table(results["paths"], ["n_features", "path", "rows_per_s", "max_abs_diff", "flops_per_row",
-                                            "gflops", "gemm_gflops", "limit_rows_per_s"]), ""]
+        parts += ["## (e) Scoring paths", "",
+                  _table(results["paths"], ["n_features", "path", "rows_per_s", "max_abs_diff",
+                                            "flops_per_row", "gflops", "gemm_gflops",
+                                            "limit_rows_per_s"]), ""]
     if results.get("stream"):
-        parts += ["## (e) Streaming scoring memory (deepod-mnp score, Parquet in and out)", "",
-                  _table(results["stream"], ["n_rows", "n_features", "chunk_rows", "seconds", "rows_per_s",
-                                             "data_mb", "peak_rss_before_scoring_mb", "peak_rss_mb", "error"]),
+        parts += ["## (f) Streaming scoring memory (deepod-mnp score, Parquet in and out)", "",
+                  _table(results["stream"], ["n_rows", "n_features", "chunk_rows", "seconds",
+                                             "rows_per_s", "data_mb", "peak_rss_before_scoring_mb",
+                                             "peak_rss_mb", "error"]),
                   ""]
     if results.get("scale"):
         parts += ["## (c) Fit time and peak memory vs N", "",
@@ -393,11 +396,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", type=int, metavar="D",
                         help="also profile scoring at this D (operator shares, one member's rows/s)")
     parser.add_argument("--paths", action="store_true",
-                        help="(d) compare the scoring paths (shipped, fused torch, ONNX Runtime) at --dims")
+                        help="(e) compare the scoring paths (shipped, fused torch, ONNX Runtime) at --dims")
     parser.add_argument("--stream-rows", type=int, nargs="*", default=[],
-                        help="(e) streaming-scoring memory at these table sizes (D = --stream-dim)")
+                        help="(f) streaming-scoring memory at these table sizes (D = --stream-dim)")
     parser.add_argument("--stream-dim", type=int, default=64)
-    parser.add_argument("--chunk-rows", type=int, default=65_536, help="chunk of the streaming runs (e)")
+    parser.add_argument("--chunk-rows", type=int, default=65_536, help="chunk of the streaming runs (f)")
     parser.add_argument("--out", default="runs/speed.json", help="results JSON (Markdown goes beside it)")
     return parser
 
@@ -425,11 +428,11 @@ def main(argv: list[str] | None = None) -> int:
         results["profile"] = scoring_profile(args.profile, n_rows=args.score_rows, threads=args.threads,
                                              device=args.device)
     if args.paths:
-        print("(d) scoring paths", flush=True)
+        print("(e) scoring paths", flush=True)
         results["paths"] = scoring_paths(args.dims, n_rows=args.score_rows, repeats=args.repeats,
                                          threads=args.threads)
     if args.stream_rows:
-        print("(e) streaming memory", flush=True)
+        print("(f) streaming memory", flush=True)
         results["stream"] = stream_memory(args.stream_rows, dim=args.stream_dim, threads=args.threads,
                                           chunk_rows=args.chunk_rows, timeout=args.timeout)
     if "scale" not in args.skip:
