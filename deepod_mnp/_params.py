@@ -11,6 +11,7 @@ or a string literal (``'auto'``) that the value may equal.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Interval:
-    """An integer (``kind=numbers.Integral``) or real number in ``[low, high]``; bools never count."""
+    """An integer (``kind=numbers.Integral``) or finite real number in ``[low, high]``.
+
+    Bools never count, and NaN or an infinity is never accepted, even without
+    bounds: a real parameter is always a finite number.
+    """
 
     kind: type
     low: float | None = None
@@ -34,7 +39,13 @@ class Interval:
     def _of_kind(self, value: Any) -> bool:
         return not isinstance(value, (bool, np.bool_)) and isinstance(value, self.kind)
 
+    @staticmethod
+    def _finite(value: Any) -> bool:
+        return isinstance(value, numbers.Integral) or math.isfinite(value)
+
     def _outside(self, value: Any) -> bool:
+        if not self._finite(value):
+            return True
         too_low = self.low is not None and (value < self.low if self.low_inclusive else value <= self.low)
         return too_low or (self.high is not None and value > self.high)
 
@@ -54,6 +65,8 @@ class Interval:
         if not self._of_kind(value):
             kind = "an integer" if self.kind is numbers.Integral else "a number"
             return f"{name} must be {kind}, got {value!r}."
+        if not self._finite(value):
+            return f"{name} must be a finite number, got {value!r}."
         return f"{name}={value!r} is outside {self._brackets()}."
 
 
@@ -98,6 +111,11 @@ NON_NEGATIVE_INT = Interval(numbers.Integral, 0)
 POSITIVE_REAL = Interval(numbers.Real, 0, low_inclusive=False)
 NON_NEGATIVE_REAL = Interval(numbers.Real, 0)
 BOOLEAN = Predicate(lambda v: isinstance(v, (bool, np.bool_)), "True or False")
+NONE = Predicate(lambda v: v is None, "None")
+#: ``random_state`` as scikit-learn takes it (``check_random_state``), plus a NumPy ``Generator``.
+RANDOM_STATE = [NONE, Interval(numbers.Integral, 0, 2**32 - 1),
+                Predicate(lambda v: isinstance(v, (np.random.RandomState, np.random.Generator)),
+                          "a numpy.random.RandomState or numpy.random.Generator")]
 
 
 def _accepts(constraint: Constraint, value: Any) -> bool:

@@ -7,7 +7,31 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import _get_feature_names, check_array, column_or_1d, validate_data
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit that ran but cannot rank anything: one distinct training row, or constant training scores."""
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """The feature names scikit-learn stores as ``feature_names_in_`` (or None): a DataFrame's columns
+    when they are all strings, as an object array; mixed string and non-string names are a ``TypeError``."""
+    return _get_feature_names(X)
+
+
+def check_scoring_X(estimator: Any, X: Any) -> np.ndarray:
+    """``X`` to score, checked against the fit exactly as scikit-learn checks it.
+
+    Feature names: a ``ValueError`` when ``X`` has other names than ``feature_names_in_``
+    (or the same in another order); a ``UserWarning`` when only one of the fit and ``X`` had
+    names. The number of features must be ``n_features_in_``, and the values finite. The
+    result is float32 and C-contiguous; it is ``X`` itself when ``X`` already is such a
+    writable array (scoring never writes to it), else a copy.
+    """
+    arr = validate_data(estimator, X, reset=False, dtype=np.float32, ensure_2d=True,
+                        ensure_all_finite=True, order="C")
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def check_X(X: Any, *, n_features: int | None = None, name: str = "X") -> np.ndarray:

@@ -131,7 +131,7 @@ def test_anoonly_round_trip(cls, params, data, tmp_path):
     assert loaded.threshold_ == model.threshold_
     assert _state(loaded) == DOCUMENTED[cls]
     assert loaded.loss_history_.equals(model.loss_history_)
-    with pytest.raises(ValueError, match="not an MNP checkpoint"):
+    with pytest.raises(ValueError, match="not a valid deepod-mnp MNP checkpoint"):
         MNP.load_model(tmp_path / "m.pt")
 
 

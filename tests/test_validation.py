@@ -47,7 +47,7 @@ def test_bad_X_at_scoring(fitted_mnp, make_X, match, method):
 def test_other_number_of_features(fitted_mnp, n_cols, method):
     model, data = fitted_mnp
     X = np.random.default_rng(0).normal(size=(10, n_cols))
-    with pytest.raises(ValueError, match=f"{n_cols} features.*fitted with 6 features"):
+    with pytest.raises(ValueError, match=f"X has {n_cols} features, but MNP is expecting 6 features"):
         getattr(model, method)(X)
 
 
@@ -137,7 +137,8 @@ def test_too_many_prototypes_error_names_the_parameter(make_mnp, weak_data):
 
 # ----------------------------------------------------------------- bad params
 @pytest.mark.parametrize("params, match", [
-    (dict(epochs=-1), r"epochs=-1 is outside \[0"),
+    (dict(epochs=-1), r"epochs=-1 is outside \[1"),
+    (dict(epochs=0), r"epochs=0 is outside \[1"),  # no training at all: an untrained network would score
     (dict(epochs=2.5), "epochs must be an integer"),
     (dict(epoch_steps=0), "epoch_steps=0"),
     (dict(batch_size=0), "batch_size=0"),

@@ -80,9 +80,11 @@ def _mlp_body(n_features: int, hidden: list[int], act: str, bias: bool) -> MLPne
                   bias=bias, batch_norm=False)
 
 
-def _is_activation(act: Any) -> bool:
-    cls = getattr(torch.nn.modules.activation, act, None) if isinstance(act, str) else None
-    return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
+#: Every ``act`` accepted: the element-wise activations of ``torch.nn`` that need no argument (DeepOD's
+#: MLPs instantiate ``torch.nn.modules.activation.<act>()``). ``Threshold`` (needs arguments),
+#: ``GLU`` (halves the width), ``MultiheadAttention`` and the softmaxes are not element-wise.
+ACTIVATION_NAMES = tuple(name for name in torch.nn.modules.activation.__all__ if name not in (
+    "Threshold", "GLU", "MultiheadAttention", "Softmin", "Softmax", "Softmax2d", "LogSoftmax"))
 
 
 def _is_hidden_dims(hidden_dims: Any) -> bool:
@@ -108,8 +110,7 @@ class _AnoOnlyBase(BaseDetector):
         **BaseDetector._parameter_constraints,
         "epoch_steps": [POSITIVE_INT],
         "loss_on": [Options(LOSS_ON)],
-        "act": [Predicate(_is_activation, f"the name of an activation of torch.nn,"
-                                          f" e.g. one of {ACTIVATIONS}")],
+        "act": [Options(ACTIVATION_NAMES)],
         "bias": [BOOLEAN],
         "hidden_dims": [Predicate(_is_hidden_dims, "a comma-separated string, an int or a list of positive "
                                                    "ints with at least one layer, e.g. '100,50'")],

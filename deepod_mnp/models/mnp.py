@@ -16,6 +16,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from deepod_mnp._params import (
+    BOOLEAN,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -177,6 +178,8 @@ class MNP(BaseDetector):
         "beta": [NON_NEGATIVE_REAL],
         "recon_loss": [Options(RECON_LOSSES)],
         "score_loss": [Options(RECON_LOSSES)],
+        **{name: [BOOLEAN] for name in ("normalize_weights", "fixed_dec_target", "use_recon_loss",
+                                         "use_prototype_loss", "use_weights", "recon_in_score")},
     }
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
         *BaseDetector._fitted_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_")
@@ -240,6 +243,8 @@ class MNP(BaseDetector):
         sub = rng.choice(len(unlabeled), min(len(unlabeled), KMEANS_MAX_SAMPLES), replace=False)
         with torch.no_grad():
             Z = net.ae.encoder(unlabeled[torch.from_numpy(sub).to(device)]).cpu().numpy()
+        # a diverged pretraining shows here first (k-means would blame the data for the NaN)
+        self._check_finite_stage("autoencoder pretraining", "latent codes", bool(np.isfinite(Z).all()))
         centers, _, silhouettes = choose_prototypes(Z, n_prototypes,
                                                     random_state=int(rng.integers(2**31 - 1)))
         net.prototypes = torch.nn.Parameter(torch.from_numpy(centers).to(device))
