@@ -384,7 +384,8 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         self.device_ = resolve_device(self.device)
         for name, value in state.items():
             setattr(self, name, value)
-        self.net = self._build_inference_net()
+        with torch.random.fork_rng(devices=[]):  # the initial weights (overwritten) must not draw globally
+            self.net = self._build_inference_net()
         self._set_threshold()
 
     @classmethod
