@@ -34,17 +34,17 @@ def check_scoring_X(estimator: Any, X: Any) -> np.ndarray:
     return arr if arr.flags.writeable else arr.copy()
 
 
-def check_X(X: Any, *, n_features: int | None = None, name: str = "X") -> np.ndarray:
+def check_X(X: Any, *, n_features: int | None = None, name: str = "X", min_samples: int = 1) -> np.ndarray:
     """Return ``X`` as a new C-contiguous float32 2-D array, or raise ``ValueError``.
 
     Accepts NumPy arrays of any real dtype and pandas DataFrames. NaN and
-    infinite values, a non 2-D shape, an empty array and (when ``n_features`` is
-    given) a different number of columns are errors. The input is never
+    infinite values, a non 2-D shape, fewer than ``min_samples`` rows, no column and
+    (when ``n_features`` is given) a different number of columns are errors. The input is never
     modified: the result is always a copy.
     """
     arr = check_array(
         X, dtype=np.float32, ensure_2d=True, ensure_all_finite=True, copy=True,
-        order="C", input_name=name,
+        order="C", input_name=name, ensure_min_samples=min_samples,
     )
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(
@@ -60,7 +60,7 @@ def check_y(y: Any, n_samples: int) -> np.ndarray:
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} labels but X has {n_samples} rows.")
     if y.dtype.kind not in "biuf":
-        raise ValueError(f"y must be numeric 0/1 labels, got dtype {y.dtype}.")
+        raise ValueError(f"Unknown label type: y must be numeric 0/1 labels, got dtype {y.dtype}.")
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinite values; use 0 (unlabeled) and 1 (anomaly).")
     bad = np.setdiff1d(np.unique(y), [0, 1])

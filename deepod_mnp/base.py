@@ -134,7 +134,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     }
     #: The fitted state after ``fit`` (``feature_names_in_`` besides, for DataFrames).
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
-        "net", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_")
+        "net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_")
     #: Fitted attributes that :meth:`save_model` writes besides the weights (the rest are rebuilt).
     _saved_attributes: ClassVar[tuple[str, ...]] = ("n_features_in_", "decision_scores_", "loss_history_")
     #: Why the detector cannot train without a labeled anomaly, or None (it warns instead).
@@ -145,6 +145,27 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     # ------------------------------------------------------------------ checks
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """The trained network ``net_`` under DeepOD's name (a fitted attribute ends in ``_``)."""
+        try:
+            return self.__dict__["net_"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no network before fit") from None
+
+    @net.setter
+    def net(self, value: torch.nn.Module) -> None:
+        self.__dict__["net_"] = value
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: an outlier detector of finite dense 2-D data, weakly supervised by ``y``."""
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "outlier_detector"
+        tags.target_tags.required = self._anomalies_required is not None
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
 
     def _clear_fitted(self, keep: set[str] | None = None) -> None:
         """Drop the fitted state (and, with ``keep``, every attribute not in it): unfitted again."""
@@ -192,7 +213,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
         validate_params(self)
         names = feature_names(X)  # scikit-learn's rule: all-string column names, else none
-        X = check_X(X)
+        X = check_X(X, min_samples=2)  # one sample cannot be ranked against anything
         y = self._check_y(y, len(X))
         self._check_training_data(X, y)
         _warn_if_degenerate_data(self, X)
@@ -310,7 +331,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         # each chunk's scores go straight into one array: no per-chunk results stay allocated between
         # the large temporaries of the next chunks (which kept the heap from shrinking)
         ends = np.cumsum([len(chunk) for chunk in chunks])
-        scores = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.float32)
+        scores = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.float64)
         reps: list[np.ndarray | None] = [None] * len(chunks)
 
         def forward(i: int) -> None:
@@ -334,7 +355,6 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
 
     def _score(self, X: np.ndarray, return_rep: bool = False):
         z, scores = self._score_chunks(self.inference_prepare(X), return_rep)
-        scores = scores.astype(np.float64)
         return (scores, z) if return_rep else scores
 
     def _check_scoring_X(self, X: Any) -> np.ndarray:

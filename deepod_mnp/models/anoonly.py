@@ -279,8 +279,8 @@ class DevNetAnoOnly(_AnoOnlyBase):
 
     Attributes
     ----------
-    net : torch.nn.Sequential
-        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).{_ATTRIBUTES_AND_REFERENCES}
+    net_ : torch.nn.Sequential
+        ``body`` (MLPnet), ``bn`` and ``score`` (also ``net``).{_ATTRIBUTES_AND_REFERENCES}
     G. Pang, C. Shen, A. van den Hengel. Deep Anomaly Detection with Deviation
     Networks. KDD 2019.
     """
@@ -356,8 +356,8 @@ class DeepSADAnoOnly(_AnoOnlyBase):
 
     Attributes
     ----------
-    net : torch.nn.Sequential
-        ``body`` (Linear -> BN -> act layers) and ``code`` (DeepOD's name for the network).
+    net_ : torch.nn.Sequential
+        ``body`` (Linear -> BN -> act layers) and ``code`` (also readable as ``net``, DeepOD's name).
     center_ : ndarray of shape (rep_dim,)
         The hypersphere centre ``c``.{_ATTRIBUTES_AND_REFERENCES}
     L. Ruff, R. A. Vandermeulen, N. Goernitz, A. Binder, E. Mueller, K.-R. Mueller,

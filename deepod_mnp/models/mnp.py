@@ -133,8 +133,8 @@ class MNP(BaseDetector):
 
     Attributes
     ----------
-    net : MNPEnsemble
-        The trained members (DeepOD's name for the network).
+    net_ : MNPEnsemble
+        The trained members (also readable as ``net``, DeepOD's name).
     prototypes_ : ndarray of shape (n_ensemble * k, rep_dim)
         Learned prototypes, L2-normalised, member by member (each member's
         prototypes live in its own latent space).
