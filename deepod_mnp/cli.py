@@ -1,4 +1,4 @@
-"""Command line of deepod-mnp: ``bench``, ``experiment``, ``report``, ``demo`` and ``upstream``.
+"""Command line of deepod-mnp: ``bench``, ``experiment``, ``report`` and ``demo``.
 
 Only this module prints; the library reports through :mod:`logging`.
 """
@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from deepod_mnp import upstream
 from deepod_mnp.benchmark.experiments import EXPERIMENTS, run_experiment
 from deepod_mnp.benchmark.report import aggregate, load_records, metric_table, results_frame, write_report
 from deepod_mnp.benchmark.runner import BACKENDS, BenchmarkConfig, run_benchmark
@@ -134,8 +133,6 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
 
-    # `deepod-mnp upstream`: MNP as a DeepOD pull request (see deepod_mnp/upstream.py)
-    upstream.register_cli(sub)
     return parser
 
 
@@ -236,8 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
-            "upstream": upstream.run_cli}[args.command](args)
+    return {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo}[args.command](args)
 
 
 if __name__ == "__main__":
