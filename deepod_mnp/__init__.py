@@ -21,10 +21,10 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(_DEEPOD_HINT) from exc
 
 from deepod_mnp.deepod_plugin import register_with_deepod  # noqa: E402
-from deepod_mnp.models import MNP, DeepSADAnoOnly, DevNetAnoOnly  # noqa: E402
+from deepod_mnp.models import MNP, DeepSADAnoOnly, DegenerateFitWarning, DevNetAnoOnly  # noqa: E402
 from deepod_mnp.registry import DETECTORS, make_detector  # noqa: E402
 
 register_with_deepod()
 
-__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DETECTORS", "make_detector", "register_with_deepod",
-           "__version__"]
+__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DegenerateFitWarning", "DETECTORS", "make_detector",
+           "register_with_deepod", "__version__"]

@@ -10,10 +10,6 @@ import numpy as np
 from sklearn.utils.validation import _get_feature_names, check_array, column_or_1d, validate_data
 
 
-class DegenerateFitWarning(UserWarning):
-    """A fit that ran but cannot rank anything: one distinct training row, or constant training scores."""
-
-
 def feature_names(X: Any) -> np.ndarray | None:
     """The feature names scikit-learn stores as ``feature_names_in_`` (or None): a DataFrame's columns
     when they are all strings, as an object array; mixed string and non-string names are a ``TypeError``."""

@@ -38,9 +38,13 @@ from deepod_mnp._params import (
     Predicate,
     validate_params,
 )
-from deepod_mnp._validation import DegenerateFitWarning, check_scoring_X, check_X, check_y, feature_names
+from deepod_mnp._validation import check_scoring_X, check_X, check_y, feature_names
 
 logger = logging.getLogger(__name__)
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit that ran but cannot rank anything: one distinct training row, or constant training scores."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -200,7 +204,9 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data (NumPy array or pandas DataFrame, any real dtype).
+            Training data (NumPy array or pandas DataFrame, any real dtype), at
+            least 2 rows. A DataFrame whose column names are all strings sets
+            ``feature_names_in_``, which scoring then checks as scikit-learn does.
         y : array-like of shape (n_samples,), optional
             1 for a labeled anomaly, 0 for an unlabeled sample.
 
@@ -208,6 +214,19 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         -------
         self
             The fitted detector.
+
+        Raises
+        ------
+        ValueError
+            Invalid parameters (each checked against ``_parameter_constraints``), X or y.
+        RuntimeError
+            Training, pretraining or the fitted network diverged (non-finite); the
+            message names the stage. The detector is left unfitted.
+
+        Warns
+        -----
+        DegenerateFitWarning
+            The training rows are all the same, or the training scores are.
         """
         self._clear_fitted()
         before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
@@ -367,9 +386,13 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples to score. Each score depends on its own row only.
+            Samples to score. Each score depends on its own row only. A DataFrame
+            must have the columns of ``fit`` in the same order when ``fit`` saw names
+            (``ValueError`` otherwise; names on one side only warn).
         return_rep : bool, default=False
             Also return each sample's representation, as DeepOD's detectors do.
+            Without it no representation is kept: scoring holds the scores and one
+            chunk per worker.
 
         Returns
         -------

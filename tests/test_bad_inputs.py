@@ -25,9 +25,8 @@ from conftest import TINY_MNP, make_weak_data
 from sklearn.exceptions import NotFittedError
 
 import deepod_mnp
-from deepod_mnp import DETECTORS, make_detector
+from deepod_mnp import DETECTORS, DegenerateFitWarning, make_detector
 from deepod_mnp._params import Interval, Options, _accepts
-from deepod_mnp._validation import DegenerateFitWarning
 
 #: Our detectors, by registry name.
 OURS = [name for name, spec in DETECTORS.items() if spec.module.startswith("deepod_mnp.")]

@@ -187,7 +187,7 @@ _RAISES_AND_REFERENCES = f"""
 
 _COMMON_PARAMS = """
     epochs : int, default=50
-        Training epochs.
+        Training epochs (at least 1).
     epoch_steps : int, default=20
         Mini-batches per epoch, whatever the number of samples (50 x 20 is
         DevNet's reference setting; a fit on a few thousand rows takes seconds
@@ -204,7 +204,8 @@ _COMMON_PARAMS = """
     hidden_dims : str, int or list of int, default='100,50'
         Hidden layer widths, in DeepOD's forms (``'100,50'``, ``100``, ``[100, 50]``).
     act : str, default='ReLU'
-        Activation, a class name in ``torch.nn`` such as {'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh'}.
+        Activation, the name of an element-wise activation of ``torch.nn`` such as
+        {'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh'} (every accepted name: ``ACTIVATION_NAMES``).
     bias : bool, default=False
         Additive biases in the linear layers and affine BN. Leave it False:
         with biases the anomaly-only loss can be lowered by shifting every
@@ -218,7 +219,7 @@ _COMMON_PARAMS = """
     verbose : int, default=0
         1 shows a progress bar over epochs; per-epoch losses go to
         ``logging.getLogger('deepod_mnp.base')`` at DEBUG level.
-    random_state : int or None, default=42
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=42
         Seed of every random choice, drawn in ``fit`` without touching the
         global RNGs; the same seed gives the same scores on CPU.
     loss_on : {'anomalies', 'all'}, default='anomalies'

@@ -58,7 +58,7 @@ class MNP(BaseDetector):
     Parameters
     ----------
     epochs : int, default=5
-        Training epochs after pretraining. Short training is deliberate: without
+        Training epochs after pretraining (at least 1). Short training is deliberate: without
         validation labels to early-stop on, longer training overfits the few
         labeled anomalies (see BENCHMARKS.md, "How the defaults were chosen").
     epoch_steps : int or 'auto', default='auto'
@@ -128,7 +128,7 @@ class MNP(BaseDetector):
         ``'auto'`` (CUDA if available, else CPU) or any torch device string.
     verbose : int, default=0
         1 shows a progress bar over epochs; logging goes to ``logging.getLogger('deepod_mnp')``.
-    random_state : int or None, default=42
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=42
         Seed of every random choice; the same seed gives the same scores on CPU.
 
     Attributes
