@@ -53,11 +53,11 @@ def check_feature_names(estimator: Any, X: Any) -> None:
     if fitted is None and given is None:
         return
     if fitted is None:
-        warnings.warn(f"X has feature names, but {name} was fitted without feature names", stacklevel=3)
+        warnings.warn(f"X has feature names, but {name} was fitted without feature names", stacklevel=5)
         return
     if given is None:
         warnings.warn(f"X does not have valid feature names, but {name} was fitted with feature names",
-                      stacklevel=3)
+                      stacklevel=5)
         return
     if len(fitted) == len(given) and np.all(fitted == given):
         return
