@@ -56,7 +56,8 @@ class Interval:
         return f"{'an integer' if integer else 'a number'} in {self._brackets()}"
 
     def _brackets(self) -> str:
-        return f"{'[' if self.low_inclusive else '('}{self.low}, {self.high}]"
+        low = f"{'[' if self.low_inclusive else '('}{self.low}" if self.low is not None else "(-inf"
+        return f"{low}, {self.high}]" if self.high is not None else f"{low}, inf)"
 
     def error(self, name: str, value: Any) -> str | None:
         """The specific message when ``value`` is a number (of the wrong kind or out of range)."""

@@ -160,7 +160,9 @@ def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
     for name, value in [*sd.items(), *state.items()]:
         if isinstance(value, torch.Tensor) and value.is_floating_point():
             _require(bool(torch.isfinite(value).all()), f"{name!r} holds NaN or infinite values")
-    required = [n for n in cls._saved_attributes if version != "1" or n in cls._saved_attributes[:3]]
+    # format 1 files of MNP may predate epoch_steps_ and silhouette_scores_ (MNP._restore fills them in)
+    required = (cls._saved_attributes if version != "1"
+                else ("n_features_in_", "decision_scores_", "loss_history_"))
     missing = [n for n in required if n not in state]
     _require(not missing, f"entries {missing} are missing")
     _require(_is_int(state["n_features_in_"]), "'n_features_in_' is not a positive integer")
