@@ -2,8 +2,10 @@
 
 It owns what the detectors share: parameter and input validation, device and
 seeds, the training loop with its divergence check, chunked (threaded)
-scoring, ``decision_function``/``predict``, persistence and the cleanup of a
-failed fit. A detector writes only DeepOD's hooks (``training_prepare``,
+scoring, ``decision_function`` and PyOD's detector API (``predict``,
+``predict_proba``, ``predict_confidence``, ``fit_predict``), persistence and
+the cleanup of a failed fit; its parameters include DeepOD's shared ones. A
+detector writes only DeepOD's hooks (``training_prepare``,
 ``training_forward``, ``inference_prepare``, ``inference_forward``,
 ``epoch_update``), its network and its loss (see CONTRIBUTING.md,
 "Architecture").
@@ -22,13 +24,19 @@ import numpy as np
 import pandas as pd
 import torch
 from deepod.core.base_model import BaseDeepAD
+from scipy.special import erf
+from scipy.stats import binom
 from sklearn.base import BaseEstimator
+from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from deepod_mnp import persistence
 from deepod_mnp._params import (
+    ACTIVATION,
     BOOLEAN,
+    FULL_PASS_STEPS,
+    HIDDEN_DIMS,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -131,8 +139,14 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         "weight_decay": [NON_NEGATIVE_REAL],
         "inference_batch_size": [POSITIVE_INT],
         "contamination": [Interval(numbers.Real, 0, 0.5, low_inclusive=False)],
-        "random_state": RANDOM_STATE,
+        # DeepOD's shared vocabulary: every DeepOD tabular detector takes these (README, "PyOD and DeepOD")
+        "epoch_steps": [POSITIVE_INT, FULL_PASS_STEPS],
+        "prt_steps": [POSITIVE_INT],
         "verbose": [NON_NEGATIVE_INT, BOOLEAN],
+        "hidden_dims": [HIDDEN_DIMS],
+        "act": [ACTIVATION],
+        "bias": [BOOLEAN],
+        "random_state": RANDOM_STATE,
         "device": [Predicate(lambda v: isinstance(v, (str, torch.device)), "a torch device string such as "
                                                                          "'auto', 'cpu' or 'cuda:0'")],
     }
@@ -294,7 +308,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
                 total += loss.detach()
             rows.append(self.epoch_update(criterion=criterion, epoch=epoch,
                                           epoch_loss=float(total) / len(loader)))
-            logger.debug("%s epoch %d: %s", type(self).__name__, epoch, rows[-1])
+            if self.verbose and (epoch == 1 or epoch % self.prt_steps == 0):  # DeepOD's prt_steps
+                logger.info("%s epoch %d: %s", type(self).__name__, epoch, rows[-1])
+            else:
+                logger.debug("%s epoch %d: %s", type(self).__name__, epoch, rows[-1])
         net.eval()
         return pd.DataFrame(rows).rename_axis("epoch")
 
@@ -402,10 +419,104 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         """
         return self._score(self._check_scoring_X(X), return_rep)
 
+    # ------------------------------------------------------ PyOD's detector API
     def predict(self, X: Any, return_confidence: bool = False):
-        """0/1 labels from ``threshold_``, optionally with DeepOD's confidence."""
-        check_is_fitted(self)
-        return super().predict(X, return_confidence=return_confidence)
+        """0/1 labels: 1 where the score exceeds ``threshold_`` (PyOD's and DeepOD's ``predict``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to label.
+        return_confidence : bool, default=False
+            Also return :meth:`predict_confidence`'s confidence in each label.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            1 for an outlier, 0 for an inlier.
+        confidence : ndarray of shape (n_samples,)
+            Only with ``return_confidence=True``.
+        """
+        scores = self.decision_function(X)
+        labels = self._labels(scores)
+        return (labels, self._confidence(scores)) if return_confidence else labels
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit on ``X`` (and the weak labels ``y``), then return ``labels_``, as PyOD's ``fit_predict`` does.
+
+        The labels are 0/1 (PyOD's convention), not scikit-learn's -1/1.
+        """
+        return self.fit(X, y).labels_
+
+    def predict_proba(self, X: Any, method: str = "linear", return_confidence: bool = False):
+        """Outlier probabilities ``[[P(inlier), P(outlier)], ...]`` from the scores, as PyOD computes them.
+
+        Both conversions are scaled by the training scores ``decision_scores_``:
+
+        * ``'linear'``: min-max scaling of the score by the training scores'
+          range, clipped to [0, 1];
+        * ``'unify'``: ``erf((s - mu) / (sigma * sqrt(2)))`` clipped to [0, 1],
+          with ``mu``, ``sigma`` the mean and standard deviation of the
+          training scores (Kriegel et al., SDM 2011).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to score.
+        method : {'linear', 'unify'}, default='linear'
+            The conversion.
+        return_confidence : bool, default=False
+            Also return :meth:`predict_confidence`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Column 1 is the outlier probability, column 0 one minus it.
+        confidence : ndarray of shape (n_samples,)
+            Only with ``return_confidence=True``.
+        """
+        if method not in ("linear", "unify"):
+            raise ValueError(f"method must be 'linear' or 'unify', got {method!r}.")
+        scores = self.decision_function(X)
+        train = self.decision_scores_
+        if method == "linear":
+            outlier = MinMaxScaler().fit(train.reshape(-1, 1)).transform(scores.reshape(-1, 1)).ravel()
+        else:
+            outlier = erf((scores - np.mean(train)) / (np.std(train) * np.sqrt(2)))
+        proba = np.empty((len(scores), 2))
+        proba[:, 1] = outlier.clip(0, 1)
+        proba[:, 0] = 1 - proba[:, 1]
+        return (proba, self._confidence(scores)) if return_confidence else proba
+
+    def predict_confidence(self, X: Any) -> np.ndarray:
+        """Confidence in each label of :meth:`predict`, by ExCeeD (Perini et al., ECML PKDD 2020).
+
+        A sample's outlier probability is the Bayesian estimate
+        ``(1 + n_below) / (2 + n)`` from the ``n_below`` of the ``n`` training
+        scores at or below its score; the confidence is the probability that
+        the sample would keep its label were the training set drawn again:
+        ``1 - binom.cdf(n - int(n * contamination), n, p)`` for a predicted
+        outlier and one minus that for a predicted inlier. It equals PyOD's
+        ``predict_confidence`` (computed here in one vectorised pass).
+
+        Returns
+        -------
+        confidence : ndarray of shape (n_samples,)
+            In [0, 1].
+        """
+        return self._confidence(self.decision_function(X))
+
+    def _labels(self, scores: np.ndarray) -> np.ndarray:
+        return (scores > self.threshold_).astype("int").ravel()
+
+    def _confidence(self, scores: np.ndarray) -> np.ndarray:
+        """ExCeeD's confidence of the labels of ``scores`` (see :meth:`predict_confidence`)."""
+        n = len(self.decision_scores_)
+        n_below = np.searchsorted(np.sort(self.decision_scores_), scores, side="right")
+        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, (1 + n_below) / (2 + n))
+        inlier = self._labels(scores) == 0
+        confidence[inlier] = 1 - confidence[inlier]
+        return confidence
 
     # ------------------------------------------------------------ persistence
     def save_model(self, path: str | Path) -> None:

@@ -239,7 +239,7 @@ def test_random_state_accepts_none_int_and_generators(name, data):
                                                 .decision_scores_).all()
 
 
-@pytest.mark.parametrize("name", ["DevNetAnoOnly", "DeepSADAnoOnly"])
+@pytest.mark.parametrize("name", OURS)
 def test_unknown_activation_lists_the_valid_names(name, data):
     for act in ("Module", "Softmax", "relu"):
         with pytest.raises(ValueError, match=r"act must be one of \(.*'ReLU'.*'LeakyReLU'.*got '"):

@@ -11,6 +11,7 @@ from conftest import TINY_MNP, make_weak_data
 from sklearn.exceptions import NotFittedError
 
 from deepod_mnp import MNP, DeepSADAnoOnly, DevNetAnoOnly
+from deepod_mnp._params import NONE
 from deepod_mnp.base import BaseDetector
 
 FAST_ANOONLY = dict(epochs=2, epoch_steps=4, device="cpu")
@@ -22,9 +23,9 @@ DOCUMENTED = {
     MNP: {"net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_",
           "n_prototypes_", "epoch_steps_", "silhouette_scores_"},
     DevNetAnoOnly: {"net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_",
-                    "labels_", "hidden_dims_"},
+                    "labels_", "hidden_dims_", "epoch_steps_"},
     DeepSADAnoOnly: {"net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_",
-                     "labels_", "hidden_dims_", "center_"},
+                     "labels_", "hidden_dims_", "epoch_steps_", "center_"},
 }
 
 
@@ -49,6 +50,8 @@ def test_vars_after_fit_and_scoring_are_the_documented_set(cls, params, data):
     model.decision_function(data.X)
     model.decision_function(data.X, return_rep=True)
     model.predict(data.X, return_confidence=True)
+    model.predict_proba(data.X, method="unify", return_confidence=True)
+    model.predict_confidence(data.X)
     if cls is MNP:
         model.score_components(data.X)
     assert _state(model) == DOCUMENTED[cls]  # scoring leaves nothing behind
@@ -135,9 +138,18 @@ def test_anoonly_round_trip(cls, params, data, tmp_path):
         MNP.load_model(tmp_path / "m.pt")
 
 
+#: The forms a detector adds to a shared parameter: everything else is the base's declaration itself.
+EXTENDED = {(MNP, "epoch_steps"): ["auto"], (MNP, "hidden_dims"): [NONE]}
+
+
 def test_every_detector_is_a_base_detector():
     assert all(issubclass(cls, BaseDetector) for cls, _ in CASES)
-    # shared constraints are declared once, in the base, and inherited
+    # shared constraints are declared once, in the base, and inherited (or extended by forms of its own)
     for cls, _ in CASES:
         for name, constraints in BaseDetector._parameter_constraints.items():
-            assert cls._parameter_constraints[name] is constraints
+            own = cls._parameter_constraints[name]
+            if (cls, name) in EXTENDED:
+                assert all(a is b for a, b in zip(own, constraints)) and len(own) > len(constraints)
+                assert own[len(constraints):] == EXTENDED[cls, name]
+            else:
+                assert own is constraints

@@ -68,6 +68,8 @@ EXPECTED_FAILED = {
     "check_outliers_train": (
         "predict returns PyOD's and DeepOD's 0 (inlier) / 1 (outlier), not scikit-learn's +1 / -1; "
         "decision_function is higher for outliers, as in PyOD, not lower"),
+    "check_outliers_fit_predict": (
+        "fit_predict returns PyOD's 0 (inlier) / 1 (outlier) labels_, not scikit-learn's +1 / -1"),
     "check_outlier_contamination": (
         "contamination is declared in deepod-mnp's own constraint table (deepod_mnp._params), not with "
         "scikit-learn's private Interval class; its range (0, 0.5] is tried in tests/test_bad_inputs.py"),
