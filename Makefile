@@ -1,8 +1,12 @@
 # One-command set-up: every target below creates .venv first if needed.
 #   make demo   - MNP against DevNet on the bundled Pendigits data (the main job)
-#   make test   - the test suite (what CI runs)
-# TORCH selects the torch build; the default is the CPU wheel. For CUDA, e.g.
-#   make install TORCH="torch==2.5.1 --index-url <your CUDA wheel index>"
+#   make test   - the test suite (what CI runs); needs no data beyond the clone
+#   make dist   - build the sdist and wheel into dist/ and check them with twine
+# TORCH is the torch requirement and its pip options. The default takes torch 2.13.0 from
+# wherever pip finds it: the CPU build where pip has a local CPU wheel (our machines and CI),
+# PyPI's build elsewhere (on Linux the CUDA one, about 6 GB with its nvidia packages).
+# The CPU build anywhere (PyTorch's CPU wheel index):
+#   make install TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -10,20 +14,22 @@ DEEPOD ?= deepod==0.4.1
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.deepod-mnp-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint dist clean
 
 install: $(STAMP)
 
 # deepod 0.4.1 declares torch<1.13.1, which no resolver can combine with torch 2:
 # install torch first, deepod without its dependencies, then this package (which
-# lists deepod's real runtime dependencies itself).
+# lists deepod's real runtime dependencies itself). pip's last step prints a red
+# "ERROR: ... deepod 0.4.1 requires torch<1.13.1": that is the stale pin, expected.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet --no-deps $(DEEPOD)
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -c "import torch, deepod, deepod_mnp; print('deepod-mnp', deepod_mnp.__version__, '| torch', torch.__version__, '| deepod', deepod.__version__)"
+	@echo "(a pip ERROR about deepod's torch<1.13.1 pin above is expected: README, 'Installation')"
+	$(PY) -c "from importlib.metadata import version as v; import torch; print('deepod-mnp', v('deepod-mnp'), '| torch', torch.__version__, '| deepod', v('deepod'))"
 	touch $(STAMP)
 
 demo: install
@@ -34,6 +40,12 @@ test: install
 
 lint: install
 	$(PY) -m ruff check deepod_mnp tests
+
+dist: install
+	$(PY) -m pip install --quiet build twine
+	rm -rf dist
+	$(PY) -m build
+	$(PY) -m twine check --strict dist/*
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

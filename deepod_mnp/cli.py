@@ -1,29 +1,103 @@
-"""Command line of deepod-mnp: ``bench``, ``experiment``, ``report``, ``demo`` and ``upstream``.
+"""Command line of deepod-mnp: ``bench``, ``experiment``, ``report`` and ``demo``.
 
-Only this module prints; the library reports through :mod:`logging`.
+Only this module prints; the library reports through :mod:`logging`. Importing
+it loads neither torch, DeepOD nor pandas (``--help`` answers at once); each
+command imports what it needs. A usage error (a missing file or column, an
+unknown model, an ``--out`` that is a file, records of other settings) is one
+line on stderr and exit status 2, before any job runs.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pandas as pd
-
-from deepod_mnp import upstream
-from deepod_mnp.benchmark.experiments import EXPERIMENTS, run_experiment
-from deepod_mnp.benchmark.report import aggregate, load_records, metric_table, results_frame, write_report
-from deepod_mnp.benchmark.runner import BACKENDS, BenchmarkConfig, run_benchmark
-from deepod_mnp.data import SHORTCUTS, Dataset, describe, load_dataset, load_unseen_pairs
+from deepod_mnp.data import DATA_ENV, SHORTCUTS
 from deepod_mnp.registry import DETECTORS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deepod_mnp.benchmark.runner import BenchmarkConfig
+    from deepod_mnp.data import Dataset
 
 # The MNP paper's Table 2 (1% labeled, mean of 5 runs; model selection on labeled validation data).
 PAPER_PENDIGITS = {"MNP": {"auc_pr": 0.856, "auc_roc": 0.986}, "DevNet": {"auc_pr": 0.766}}
+# Names of deepod_mnp.benchmark.runner.BACKENDS and .experiments.EXPERIMENTS, kept here so that --help does
+# not import them (tests/test_cli.py checks that they agree).
+BACKENDS = ("loky", "ray")
+EXPERIMENT_HELP = {
+    "ratio": "labeled-anomaly ratio 0.5%..10% and the contamination it implies (paper Fig. 3)",
+    "unseen": "12 UNSW-NB15 seen/unseen attack-type pairs (paper Table 3)",
+    "ablation": "one MNP component switched off at a time (paper Table 4)",
+    "prototypes": "number of prototypes k = 1..10 and 'auto' (paper Fig. 4)",
+}
+DATA_HELP = ("an .npz path (arrays X and y); a CSV spec 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V]"
+             "[,onehot=C]' (text columns are one-hot encoded); or a shortcut: "
+             f"{', '.join(SHORTCUTS)}. Shortcuts and relative paths are looked up under the data root; "
+             "'pendigits' falls back to the copy bundled with the package")
+MAIN_EPILOG = f"""\
+examples:
+  deepod-mnp demo                                     # MNP vs DevNet on the bundled data, ~2 min
+  deepod-mnp bench --data pendigits --models MNP,DevNet --runs 3 --out runs/pendigits
+  deepod-mnp bench --data my.csv:label=is_fraud --models MNP,IForest --out runs/fraud
+  deepod-mnp report --out runs/pendigits              # rebuild summary.md from the job records
+  deepod-mnp experiment ratio --out runs/ratio --data-root ~/data
+
+Data: shortcuts (gamma, bank, backdoor, ...) are files under the data root,
+--data-root DIR or ${DATA_ENV}; README, 'Where each data set comes from', says
+where to get each. The protocol (split, scaling, labeled ratio, seeds, metrics)
+is PROTOCOL.md in the repository. 'deepod-mnp COMMAND --help' for each command.
+"""
+BENCH_EPILOG = """\
+examples:
+  deepod-mnp bench --data pendigits --models MNP,DevNet,IForest --runs 3 --out runs/pd
+  deepod-mnp bench --data gamma bank --data-root ~/data --models all --n-jobs 2 --out runs/all
+  deepod-mnp bench --data fraud.csv:label=FraudFound_P,drop=PolicyNumber --out runs/vi
+  deepod-mnp bench --data pendigits --params '{"MNP": {"epochs": 3}}' --out runs/pd-e3
+
+Each (data set, model, seed) job is written to OUT/jobs/ as it ends: rerunning
+the same command resumes, and more seeds or models can be added later. OUT gets
+results.csv, results.json, summary.md (tables, Wilcoxon tests, failed runs,
+machine) and comparison.png.
+"""
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: reported as one line, exit status 2."""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's examples as written; wraps help text as usual."""
+
+
+def _para(text: str) -> str:
+    """A description paragraph, wrapped as the help formatter would (it keeps descriptions as written)."""
+    return textwrap.fill(text, width=79)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+@contextlib.contextmanager
+def _usage() -> Iterator[None]:
+    """Turn the library's errors about bad inputs into :class:`UsageError`."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError,
+            ImportError) as exc:
+        raise UsageError(str(exc).replace("\n", " ")) from exc
 
 
 def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
@@ -42,18 +116,17 @@ def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
 
 
 def _parse_models(text: str) -> list[str]:
+    """``--models``: comma-separated registry names (any case) or ``all``; unknown names are a usage error."""
     names = [m.strip() for m in text.split(",") if m.strip()]
-    return list(DETECTORS) if [n.lower() for n in names] == ["all"] else names
-
-
-def _dataset_line(dataset: Dataset) -> str:
-    n, d = dataset.X.shape
-    return (f"{dataset.name}: {n:,} rows x {d} features, {dataset.y.mean():.1%} anomalies "
-            f"({describe(dataset.info)})")
-
-
-DATA_HELP = ("a .npz path, 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]', "
-             f"or a shortcut ({', '.join(SHORTCUTS)})")
+    if [n.lower() for n in names] == ["all"]:
+        return list(DETECTORS)
+    lookup = {k.lower(): k for k in DETECTORS}
+    unknown = [n for n in names if n.lower() not in lookup]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from {', '.join(DETECTORS)} or 'all'")
+    return [lookup[n.lower()] for n in names]
 
 
 def _parse_floats(text: str) -> list[float]:
@@ -64,91 +137,163 @@ def _parse_ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
+def _dataset_line(dataset: Dataset) -> str:
+    from deepod_mnp.data import describe
+
+    n, d = dataset.X.shape
+    return (f"{dataset.name}: {n:,} rows x {d} features, {dataset.y.mean():.1%} anomalies "
+            f"({describe(dataset.info)})")
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``bench`` and ``experiment``: where results go and how jobs run."""
-    parser.add_argument("--out", required=True, help="output directory (job records go under OUT)")
-    parser.add_argument("--data-root", default=None,
-                        help="where shortcuts and relative paths are looked up "
-                             "(default: $DEEPOD_MNP_DATA or ../shared/data)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="jobs at once (default 1)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output directory; job records go to DIR/jobs (required)")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help=f"where shortcuts and relative data paths are looked up (default: ${DATA_ENV}; "
+                             "in a git checkout, shared/data beside it)")
+    parser.add_argument("--n-jobs", type=int, default=1, metavar="N", help="jobs run at once (default: 1)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
-                        help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
-    parser.add_argument("--params", type=_parse_params, default={},
-                        help='per-model overrides as JSON or a JSON file, e.g. \'{"MNP": {"epochs": 5}}\'')
-    parser.add_argument("--max-train", type=int, default=None,
-                        help="subsample the train split to N rows (quick runs only; off by default)")
-    parser.add_argument("--retry-failed", action="store_true", help="rerun jobs recorded as failed")
+                        help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster (default: loky)")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu or cuda[:i]; auto = CUDA when available (default: auto)")
+    parser.add_argument("--params", type=_parse_params, default={}, metavar="JSON",
+                        help='per-model parameter overrides as JSON or a JSON file, e.g. '
+                             '\'{"MNP": {"epochs": 5}}\' (default: none, library defaults)')
+    parser.add_argument("--max-train", type=int, default=None, metavar="N",
+                        help="subsample the train split to N rows, for quick runs only (default: off)")
+    parser.add_argument("--retry-failed", action="store_true", help="rerun the jobs recorded as failed")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _config(args: argparse.Namespace, models: Sequence[str], labeled_ratio: float = 0.01) -> BenchmarkConfig:
-    return BenchmarkConfig(models=models, runs=args.runs, labeled_ratio=labeled_ratio, device=args.device,
-                           model_params=args.params, max_train=args.max_train, n_jobs=args.n_jobs,
-                           backend=args.backend, threads=args.threads, retry_failed=args.retry_failed)
-
-
-def _load_all(specs: Sequence[str], root: str | None) -> list[Dataset]:
-    datasets = [load_dataset(spec, root) for spec in specs]
-    for dataset in datasets:
-        print(_dataset_line(dataset))
-    return datasets
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepod-mnp", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="deepod-mnp", formatter_class=_Formatter, epilog=MAIN_EPILOG,
+                     description=_para("MNP (Multi-Normal Prototypes) weakly supervised anomaly detection: "
+                                       "benchmarks, the paper's experiments and a demo."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    bench = sub.add_parser("bench", help="run detectors on data sets under the BENCHMARK.md protocol")
-    bench.add_argument("--data", nargs="+", required=True, metavar="SPEC", help=DATA_HELP)
+    bench = sub.add_parser("bench", help="run detectors on data sets under the protocol of PROTOCOL.md",
+                           description=_para("Fit every model with every seed on each data set's train "
+                                             "split (weak labels: the first ceil(r * n) train anomalies) and "
+                                             "score the test split, as PROTOCOL.md says."),
+                           formatter_class=_Formatter, epilog=BENCH_EPILOG)
+    bench.add_argument("--data", nargs="+", required=True, metavar="SPEC", help=DATA_HELP + " (required)")
     bench.add_argument("--models", type=_parse_models, default=["MNP", "DevNet", "RoSAS"],
-                       help="comma-separated registry names, or 'all' "
-                            f"(default MNP,DevNet,RoSAS; known: {','.join(DETECTORS)})")
-    bench.add_argument("--runs", type=int, default=5, help="model seeds 42..42+runs-1 (default 5)")
-    bench.add_argument("--labeled-ratio", type=float, default=0.01, help="labeled share of train anomalies")
+                       help=f"comma-separated registry names, or 'all' ({', '.join(DETECTORS)}; "
+                            "default: MNP,DevNet,RoSAS)")
+    bench.add_argument("--runs", type=int, default=5, help="model seeds 42..42+RUNS-1 (default: 5)")
+    bench.add_argument("--labeled-ratio", type=float, default=0.01, metavar="R",
+                       help="share of the train anomalies that is labeled (default: 0.01)")
     _add_run_options(bench)
 
-    exp = sub.add_parser("experiment", help="one of the paper's experiments (ratio, unseen, ablation, "
-                                            "prototypes): results, summary and figure")
-    exp.add_argument("name", choices=list(EXPERIMENTS), help="; ".join(
-        f"{e.name}: {e.description.split(':')[0]}" for e in EXPERIMENTS.values()))
+    exp = sub.add_parser("experiment", help="one of the paper's experiments: results, summary and figure",
+                         description=_para("One of the MNP paper's experiments under the same protocol, "
+                                           "with the paper's figures beside ours in OUT/summary.md."),
+                         formatter_class=_Formatter,
+                         epilog="experiments:\n"
+                         + "".join(f"  {k:<11} {v}\n" for k, v in EXPERIMENT_HELP.items())
+                         + "\nexamples:\n  deepod-mnp experiment ratio --out runs/ratio --ratios 0.01,0.05\n"
+                           "  deepod-mnp experiment unseen --out runs/unseen --reuse runs/main\n")
+    exp.add_argument("name", choices=list(EXPERIMENT_HELP), metavar="NAME",
+                     help=f"the experiment: {', '.join(EXPERIMENT_HELP)}")
     exp.add_argument("--data", nargs="+", default=None, metavar="SPEC",
-                     help=DATA_HELP + "; default: the experiment's own (unseen: the 12 UNSW-NB15 pairs)")
+                     help=DATA_HELP + " (default: the experiment's own; unseen: the 12 UNSW-NB15 pairs)")
     exp.add_argument("--models", type=_parse_models, default=None,
                      help="comma-separated registry names (default: the experiment's own)")
-    exp.add_argument("--runs", type=int, default=3, help="model seeds 42..42+runs-1 (default 3)")
+    exp.add_argument("--runs", type=int, default=3, help="model seeds 42..42+RUNS-1 (default: 3)")
     exp.add_argument("--ratios", type=_parse_floats, default=None,
-                     help="ratio experiment: labeled ratios, e.g. 0.005,0.01,0.02,0.05,0.1")
-    exp.add_argument("--ks", type=_parse_ints, default=None, help="prototypes experiment: e.g. 1,2,3,5,10")
+                     help="ratio experiment: labeled ratios (default: 0.005,0.01,0.02,0.05,0.1)")
+    exp.add_argument("--ks", type=_parse_ints, default=None,
+                     help="prototypes experiment: fixed k values (default: 1..10)")
     exp.add_argument("--reuse", nargs="*", default=[], metavar="DIR",
-                     help="earlier output directories whose records with identical settings are reused")
+                     help="earlier output directories whose records with identical settings are copied "
+                          "instead of rerun (default: none)")
     _add_run_options(exp)
 
-    report = sub.add_parser("report", help="rebuild the summary, tables and figure from OUT/jobs")
-    report.add_argument("--out", required=True, help="a directory written by 'deepod-mnp bench'")
+    report = sub.add_parser("report", help="rebuild the summary, tables and figure from OUT/jobs",
+                            description=_para("Rebuild results.csv, results.json, summary.md and "
+                                              "comparison.png from the job records in OUT/jobs alone (e.g. "
+                                              "after copying records of several machines into one "
+                                              "folder). An unreadable record is left out with a warning "
+                                              "naming it."),
+                            formatter_class=_Formatter,
+                            epilog="example:\n  deepod-mnp report --out runs/pendigits\n")
+    report.add_argument("--out", required=True, metavar="DIR",
+                        help="a directory written by 'deepod-mnp bench' or 'experiment' (required)")
 
-    demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)")
-    demo.add_argument("--out", default=None, help="keep the results here (default: a temporary directory)")
-    demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
+    demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)",
+                          description=_para("MNP against DeepOD's DevNet (library defaults) on the Pendigits "
+                                            "copy bundled with the package, seeds 42-44, one labeled "
+                                            "anomaly, beside the paper's figures."),
+                          formatter_class=_Formatter,
+                          epilog="example:\n  deepod-mnp demo --out runs/demo --device cpu\n")
+    demo.add_argument("--out", default=None, metavar="DIR",
+                      help="keep the results here (default: a temporary directory)")
+    demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default: auto)")
 
-    # `deepod-mnp upstream`: MNP as a DeepOD pull request (see deepod_mnp/upstream.py)
-    upstream.register_cli(sub)
-    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17), argparse only
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
 
     serving_cli.add_parser(sub)
     return parser
 
 
+def _check_out(out: str | Path) -> Path:
+    """``--out`` must be a directory (made if missing), checked before any job runs."""
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror or exc}).") from exc
+    return path
+
+
+def _config(args: argparse.Namespace, models: Sequence[str], labeled_ratio: float = 0.01) -> BenchmarkConfig:
+    from deepod_mnp.benchmark.runner import BenchmarkConfig
+
+    with _usage():
+        return BenchmarkConfig(models=models, runs=args.runs, labeled_ratio=labeled_ratio, device=args.device,
+                               model_params=args.params, max_train=args.max_train, n_jobs=args.n_jobs,
+                               backend=args.backend, threads=args.threads, retry_failed=args.retry_failed)
+
+
+def _load_all(specs: Sequence[str], root: str | None) -> list[Dataset]:
+    from deepod_mnp.data import load_dataset
+
+    with _usage():
+        datasets = [load_dataset(spec, root) for spec in specs]
+    for dataset in datasets:
+        print(_dataset_line(dataset))
+    return datasets
+
+
+@contextlib.contextmanager
+def _settings_checked() -> Iterator[None]:
+    """Records of other settings in OUT are a usage error (raised before any job runs)."""
+    from deepod_mnp.benchmark.runner import SettingsMismatchError
+
+    try:
+        yield
+    except SettingsMismatchError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def _bench(args: argparse.Namespace) -> int:
+    from deepod_mnp.benchmark.report import metric_table, write_report
+    from deepod_mnp.benchmark.runner import run_benchmark
+
+    out = _check_out(args.out)
     config = _config(args, args.models, args.labeled_ratio)
     datasets = _load_all(args.data, args.data_root)
     print(f"Models {', '.join(config.models)}; seeds {config.seeds}; labeled ratio {config.labeled_ratio}; "
           f"{config.n_jobs} job(s) at once, {config.threads_per_job} thread(s) each.")
-    df = run_benchmark(datasets, config, args.out, progress=not args.no_progress)
-    summary = write_report(df, args.out)
+    with _settings_checked():
+        df = run_benchmark(datasets, config, out, progress=not args.no_progress)
+    summary = write_report(df, out)
     n_failed = int((df["status"] != "ok").sum())
     print(f"\nSummary: {summary}" + (f" ({n_failed} failed run(s) listed there)" if n_failed else ""))
     print("\nTest AUC-PR (mean ± std over seeds)\n" + metric_table(df, "auc_pr"))
@@ -156,21 +301,27 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    from deepod_mnp.benchmark.experiments import EXPERIMENTS, run_experiment
+    from deepod_mnp.data import load_unseen_pairs
+
     exp = EXPERIMENTS[args.name]
+    out = _check_out(args.out)
+    config = _config(args, args.models or exp.models)
     if args.name == "unseen" and not args.data:
-        datasets = load_unseen_pairs(args.data_root)
+        with _usage():
+            datasets = load_unseen_pairs(args.data_root)
         for dataset in datasets:
             print(_dataset_line(dataset) + f"; {len(dataset.test_anomalies):,} unseen records")
     else:
         datasets = _load_all(args.data or exp.datasets, args.data_root)
     values = {"ratio": args.ratios, "prototypes": args.ks}.get(args.name)
     settings = exp.settings(values) if values else None
-    config = _config(args, args.models or exp.models)
     print(f"Experiment {exp.name}: models {', '.join(config.models)}; seeds {config.seeds}; "
           f"{config.n_jobs} job(s) at once, {config.threads_per_job} thread(s) each.")
-    df = run_experiment(exp, datasets, config, args.out, settings=settings, reuse=args.reuse,
-                        progress=not args.no_progress)
-    summary = Path(args.out) / "summary.md"
+    with _settings_checked():
+        df = run_experiment(exp, datasets, config, out, settings=settings, reuse=args.reuse,
+                            progress=not args.no_progress)
+    summary = out / "summary.md"
     n_failed = int((df["status"] != "ok").sum())
     print(f"\nSummary: {summary}" + (f" ({n_failed} failed run(s))" if n_failed else ""))
     print(summary.read_text(encoding="utf-8"))
@@ -178,15 +329,24 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    df = results_frame(load_records(args.out))
-    if df.empty:
-        raise SystemExit(f"No job records under {Path(args.out) / 'jobs'}.")
+    from deepod_mnp.benchmark.report import load_records, metric_table, results_frame, write_report
+
+    jobs = Path(args.out) / "jobs"
+    if not jobs.is_dir():
+        raise UsageError(f"No job records: {jobs} is not a directory (run 'deepod-mnp bench --out "
+                         f"{args.out} ...' first).")
+    records = load_records(args.out)
+    if not records:
+        raise UsageError(f"No readable job records under {jobs}.")
+    df = results_frame(records)
     print(f"Summary: {write_report(df, args.out)}")
     print("\nTest AUC-PR (mean ± std over seeds)\n" + metric_table(df, "auc_pr"))
     return 0
 
 
 def _demo_table(df: pd.DataFrame) -> str:
+    from deepod_mnp.benchmark.report import aggregate, format_std
+
     pr, roc, fit = (aggregate(df, c) for c in ("auc_pr", "auc_roc", "fit_time"))
     lines = ["| model | AUC-PR | AUC-ROC | fit time (s) | paper AUC-PR | paper AUC-ROC |",
              "|---|---|---|---|---|---|"]
@@ -194,25 +354,32 @@ def _demo_table(df: pd.DataFrame) -> str:
         model = str(key[1])
         paper = [f"{PAPER_PENDIGITS.get(model, {})[k]:.3f}" if k in PAPER_PENDIGITS.get(model, {}) else "—"
                  for k in ("auc_pr", "auc_roc")]
-        cells = [f"{row['mean']:.3f} ± {row['std']:.3f}", f"{roc.loc[key, 'mean']:.3f}",
+        cells = [f"{row['mean']:.3f} {format_std(row['std'], row['n_ok'])}", f"{roc.loc[key, 'mean']:.3f}",
                  f"{fit.loc[key, 'mean']:.1f}", *paper]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from deepod_mnp.benchmark.report import write_report
+    from deepod_mnp.benchmark.runner import BenchmarkConfig, run_benchmark
+    from deepod_mnp.data import Dataset
     from deepod_mnp.datasets import load_pendigits
 
+    if args.out:
+        _check_out(args.out)
     X, y = load_pendigits()
     info = {"source": "deepod_mnp.datasets (bundled)", "n_features": X.shape[1]}
     dataset = Dataset("pendigits", X, y, info)
-    config = BenchmarkConfig(models=["MNP", "DevNet"], runs=3, device=args.device)
+    with _usage():
+        config = BenchmarkConfig(models=["MNP", "DevNet"], runs=3, device=args.device)
     print(_dataset_line(dataset))
     print("MNP vs DeepOD DevNet (library defaults), seeds 42-44, 1% of train anomalies labeled "
-          "(here: 1 anomaly), BENCHMARK.md protocol. Takes about 2 minutes on 2 CPU cores.")
+          "(here: 1 anomaly), the protocol of PROTOCOL.md. Takes about 2 minutes on 2 CPU cores.")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
-        df = run_benchmark([dataset], config, out)
+        with _settings_checked():
+            df = run_benchmark([dataset], config, out)
         failed = df[df["status"] != "ok"]
         for _, row in failed.iterrows():
             print(f"{row['model']} seed {row['seed']} failed: {row['error_type']}: {row['error']}")
@@ -221,6 +388,15 @@ def _demo(args: argparse.Namespace) -> int:
         if args.out:
             print(f"Summary: {write_report(df, out)}")
     return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from deepod_mnp.serving import cli as serving_cli
+
+    try:
+        return serving_cli.run(args)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,19 +410,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status.
+        Exit status: 0, or 2 after a usage error (printed as one line on stderr).
     """
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
-            "upstream": upstream.run_cli, "score": _score}[args.command](args)
-
-
-def _score(args: argparse.Namespace) -> int:
-    from deepod_mnp.serving import cli as serving_cli
-
-    return serving_cli.run(args)
+    handlers = {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
+                "score": _score}
+    try:
+        return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"deepod-mnp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

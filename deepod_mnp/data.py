@@ -8,9 +8,16 @@ Three kinds of input are understood by :func:`load_dataset`:
   ``anomaly`` the label values counted as anomalies (without it the label must
   be 0/1) and ``onehot`` numeric columns to one-hot encode too (``*``: all);
 * a shortcut name of :data:`SHORTCUTS` (e.g. ``backdoor``, ``vehicle_insurance``,
-  ``pendigits``), resolved against the data root: the ``data_root`` argument,
-  else the environment variable ``DEEPOD_MNP_DATA``, else ``../shared/data``
-  relative to the working directory.
+  ``pendigits``): a file under the data root (see :func:`data_roots`), found
+  wherever the command runs. ``pendigits`` falls back to the copy bundled with
+  the package (:mod:`deepod_mnp.datasets`) when the data root lacks it.
+
+The data root is the ``root`` argument (the CLI's ``--data-root``), else the
+environment variable ``DEEPOD_MNP_DATA``, else, in a git checkout of
+deepod-mnp only, the folder ``shared/data`` beside the checkout (the
+developers' layout). A missing file is a :class:`FileNotFoundError` that lists
+where it looked and, for a shortcut, where to get the file (README, "Where
+each data set comes from").
 
 Text (object, string or category) columns of a CSV are one-hot encoded with
 :func:`pandas.get_dummies`; a missing value (and ``?``) is a category of its own.
@@ -20,13 +27,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -36,29 +45,47 @@ MISSING = "<missing>"
 
 @dataclass(frozen=True)
 class Shortcut:
-    """A named data set under the data root, with the shape the data README gives for it.
+    """A named data set under the data root, with its expected shape and where to get it.
 
-    ``n_features=0`` means the README gives no feature count to check.
+    ``n_features=0`` means there is no feature count to check. ``source`` says
+    where the file comes from (printed when it is missing); ``bundled`` names a
+    file of :mod:`deepod_mnp.datasets` used when the data root lacks the file.
     """
 
     spec: str
     n_rows: int
     n_features: int
+    source: str = ""
+    bundled: str | None = None
 
 
+ADBENCH_SOURCE = ("ADBench (Han et al., NeurIPS 2022), https://github.com/Minqi824/ADBench, folder "
+                  "adbench/datasets/Classical/, file {name}")
+PANG_SOURCE = ("G. Pang's anomaly-detection data repository, "
+               "https://github.com/GuansongPang/ADRepository-Anomaly-detection-datasets, file {name}")
 SHORTCUTS: dict[str, Shortcut] = {
-    "backdoor": Shortcut("raw/UNSW_NB15_traintest_backdoor.csv.gz:label=class", 95_329, 196),
-    "vehicle_insurance": Shortcut("raw/fraud_oracle.csv:label=FraudFound_P,drop=PolicyNumber", 15_420, 147),
+    "backdoor": Shortcut("raw/UNSW_NB15_traintest_backdoor.csv.gz:label=class", 95_329, 196,
+                         PANG_SOURCE.format(name="'numerical data/DevNet datasets/"
+                                            "UNSW_NB15_traintest_backdoor.tar.xz' (extract the CSV)")),
+    "vehicle_insurance": Shortcut("raw/fraud_oracle.csv:label=FraudFound_P,drop=PolicyNumber", 15_420, 147,
+                                  "Kaggle's 'Vehicle Insurance Claim Fraud Detection' data set, "
+                                  "file fraud_oracle.csv"),
     "census": Shortcut("raw/census-income-full-nominal.csv.gz:label=class,anomaly=50000+.,onehot=*",
-                       299_285, 0),
-    "bank": Shortcut("adbench/5_campaign.npz", 41_188, 62),
-    "gamma": Shortcut("adbench/22_magic.gamma.npz", 19_020, 10),
-    "pendigits": Shortcut("adbench/28_pendigits.npz", 6_870, 16),
-    "thyroid": Shortcut("adbench/38_thyroid.npz", 3_772, 6),
-    "annthyroid": Shortcut("adbench/2_annthyroid.npz", 7_200, 6),
-    "cardio": Shortcut("adbench/6_cardio.npz", 1_831, 21),
-    "pima": Shortcut("adbench/29_Pima.npz", 768, 8),
+                       299_285, 0,
+                       PANG_SOURCE.format(name="'categorical data/census-income-full-nominal.tar.xz' "
+                                          "(an ARFF: convert it to CSV with its attribute names as header)")),
+    "bank": Shortcut("adbench/5_campaign.npz", 41_188, 62, ADBENCH_SOURCE.format(name="5_campaign.npz")),
+    "gamma": Shortcut("adbench/22_magic.gamma.npz", 19_020, 10,
+                      ADBENCH_SOURCE.format(name="22_magic.gamma.npz")),
+    "pendigits": Shortcut("adbench/28_pendigits.npz", 6_870, 16,
+                          ADBENCH_SOURCE.format(name="28_pendigits.npz"), bundled="pendigits.npz"),
+    "thyroid": Shortcut("adbench/38_thyroid.npz", 3_772, 6, ADBENCH_SOURCE.format(name="38_thyroid.npz")),
+    "annthyroid": Shortcut("adbench/2_annthyroid.npz", 7_200, 6,
+                           ADBENCH_SOURCE.format(name="2_annthyroid.npz")),
+    "cardio": Shortcut("adbench/6_cardio.npz", 1_831, 21, ADBENCH_SOURCE.format(name="6_cardio.npz")),
+    "pima": Shortcut("adbench/29_Pima.npz", 768, 8, ADBENCH_SOURCE.format(name="29_Pima.npz")),
 }
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 _CSV_SPEC = re.compile(r"^(?P<path>.+?\.csv(?:\.gz)?)(?::(?P<options>.*))?$", re.IGNORECASE)
 
@@ -87,13 +114,40 @@ class Dataset:
     test_anomalies: np.ndarray | None = None
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The directory that shortcut and relative data paths are resolved against."""
-    return Path(root or os.environ.get(DATA_ENV) or Path.cwd() / ".." / "shared" / "data")
+def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """The directories that shortcuts and relative data paths are looked up in, in order.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        An explicit data root (the CLI's ``--data-root``): the only one searched.
+
+    Returns
+    -------
+    list of Path
+        ``[root]`` when given; else ``[$DEEPOD_MNP_DATA]`` when that is set;
+        else, when this package runs from a git checkout of deepod-mnp,
+        ``shared/data`` beside the checkout (the developers' layout); else none.
+    """
+    if root:
+        return [Path(root).expanduser()]
+    if os.environ.get(DATA_ENV):
+        return [Path(os.environ[DATA_ENV]).expanduser()]
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / ".git").exists():
+        return [_CHECKOUT.parent / "shared" / "data"]
+    return []
 
 
-def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read an ADBench ``.npz`` file: ``X`` as float64 and ``y`` as int64 0/1."""
+def data_root(root: str | os.PathLike | None = None) -> Path | None:
+    """The first of :func:`data_roots`, or None when there is none."""
+    roots = data_roots(root)
+    return roots[0] if roots else None
+
+
+def load_npz(path: str | os.PathLike | BinaryIO) -> tuple[np.ndarray, np.ndarray]:
+    """Read an ADBench ``.npz`` file (a path or an open binary file): ``X`` as float64, ``y`` as int64 0/1."""
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     with np.load(path, allow_pickle=False) as data:
         missing = {"X", "y"} - set(data.files)
         if missing:
@@ -105,6 +159,8 @@ def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def _binary_labels(labels: pd.Series, anomaly_values: Iterable[Any] | None, name: str) -> np.ndarray:
     """Map a label column to 0/1; ``anomaly_values`` are the values counted as anomalies."""
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     if anomaly_values is None:
         values = set(pd.unique(labels.dropna()).tolist())
         if labels.isna().any() or not values <= {0, 1}:
@@ -125,6 +181,8 @@ def _binary_labels(labels: pd.Series, anomaly_values: Iterable[Any] | None, name
 
 
 def _is_text(column: pd.Series) -> bool:
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column))
 
 
@@ -168,6 +226,8 @@ def load_csv(path: str | os.PathLike, label: str, *, anomaly_values: Iterable[An
         columns), if the label cannot be mapped to 0/1, or if a numeric column
         has missing values.
     """
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     df = pd.read_csv(path, encoding=encoding or "utf-8-sig", low_memory=False)
     drop, one_hot = list(drop), list(one_hot)
     absent = [c for c in [label, *drop, *one_hot] if c not in df.columns and c != "*"]
@@ -227,13 +287,60 @@ def parse_csv_spec(spec: str) -> dict[str, Any]:
     return args
 
 
-def _resolve(path: str, root: Path) -> Path:
-    candidates = [Path(path).expanduser(), root / path]
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"No data file {path!r}: looked for {[str(c) for c in candidates]}. Set the "
-                            f"data root with ${DATA_ENV} or pass it explicitly.")
+def _candidates(path: str, roots: Sequence[Path]) -> list[Path]:
+    """``path`` as given, then under each root, also by its bare file name and as ``.csv`` for ``.csv.gz``."""
+    rel = Path(path).expanduser()
+    variants = [rel]
+    if not rel.is_absolute():
+        variants += [*(r / rel for r in roots), *(r / rel.name for r in roots)]
+    if rel.name.lower().endswith(".csv.gz"):
+        variants += [v.with_name(v.name[:-3]) for v in variants]
+    return list(dict.fromkeys(variants))
+
+
+def find_data(path: str, root: str | os.PathLike | None = None) -> Path | None:
+    """Where the data file ``path`` (relative to the data root, or absolute) is, or None.
+
+    Parameters
+    ----------
+    path : str
+        E.g. ``'adbench/22_magic.gamma.npz'`` or ``'raw/fraud_oracle.csv'``. A
+        relative path is tried in the working directory, then under each of
+        :func:`data_roots` (also by its bare file name, and a ``.csv.gz`` also
+        as the unzipped ``.csv``).
+    root : path-like, optional
+        Data root; see :func:`data_roots`.
+    """
+    return next((c for c in _candidates(path, data_roots(root)) if c.is_file()), None)
+
+
+def _resolve(path: str, root: str | os.PathLike | None, shortcut: str | None = None,
+             source: str | None = None) -> Path:
+    found = find_data(path, root)
+    if found is not None:
+        return found
+    roots = data_roots(root)
+    looked = ", ".join(str(c) for c in _candidates(path, roots))
+    target = (str(roots[0] / path) if roots else
+              f"DIR/{path} and pass --data-root DIR (or set ${DATA_ENV}=DIR)")
+    message = f"No data file {path!r}: looked for {looked}."
+    source = source or (SHORTCUTS[shortcut].source if shortcut else None)
+    if source:
+        message += (f" Get {shortcut or Path(path).name!r} from {source}; save it as {target} "
+                    f"(README, 'Where each data set comes from').")
+    elif not roots:
+        message += f" No data root is set: pass --data-root DIR or set ${DATA_ENV}=DIR."
+    raise FileNotFoundError(message)
+
+
+def _bundled(shortcut: Shortcut) -> tuple[np.ndarray, np.ndarray, dict]:
+    from importlib import resources
+
+    with resources.files("deepod_mnp.datasets").joinpath(shortcut.bundled).open("rb") as fh:
+        X, y = load_npz(fh)
+    info = {"source": f"deepod_mnp.datasets/{shortcut.bundled} (bundled copy)", "n_rows": len(X),
+            "n_features": X.shape[1]}
+    return X, y, info
 
 
 def _dataset_name(path: Path) -> str:
@@ -249,26 +356,38 @@ def load_dataset(spec: str, root: str | os.PathLike | None = None) -> Dataset:
         See the module docstring. Relative paths are tried against the working
         directory first, then against the data root.
     root : path-like, optional
-        Data root; see :func:`data_root`.
+        Data root; see :func:`data_roots`.
 
     Returns
     -------
     Dataset
         Named after the shortcut or the file name without extension.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is in none of the places looked at (the message lists them
+        and, for a shortcut, where to get the file).
+    ValueError
+        If ``spec`` is none of the three kinds, or the file cannot be read as asked.
     """
-    root_dir = data_root(root)
     shortcut = SHORTCUTS.get(spec.lower())
     name = spec.lower() if shortcut else None
     if shortcut:
         spec = shortcut.spec
     if _CSV_SPEC.match(spec):
         args = parse_csv_spec(spec)
-        path = _resolve(args.pop("path"), root_dir)
+        path = _resolve(args.pop("path"), root, name)
         X, y, info = load_csv(path, **args)
     elif spec.lower().endswith(".npz"):
-        path = _resolve(spec, root_dir)
-        X, y = load_npz(path)
-        info = {"source": str(path), "n_rows": len(X), "n_features": X.shape[1]}
+        found = find_data(spec, root)
+        if found is None and shortcut is not None and shortcut.bundled:
+            X, y, info = _bundled(shortcut)
+            logger.info("%s: not under the data root; using the bundled copy.", name)
+        else:
+            path = found or _resolve(spec, root, name)
+            X, y = load_npz(path)
+            info = {"source": str(path), "n_rows": len(X), "n_features": X.shape[1]}
     else:
         raise ValueError(f"{spec!r} is neither a .npz path, a CSV spec 'path.csv[.gz]:label=COL' "
                          f"nor a shortcut of {sorted(SHORTCUTS)}.")
@@ -276,10 +395,13 @@ def load_dataset(spec: str, root: str | os.PathLike | None = None) -> Dataset:
     if X.shape != expected:
         logger.warning("%s has shape %s; the data README gives %s.", name, X.shape,
                        expected)
-    return Dataset(name or _dataset_name(path), X, y, info)
+    return Dataset(name or _dataset_name(Path(info["source"])), X, y, info)
 
 
 UNSW_RAW = "raw/UNSW_NB15_training-set.csv.gz"
+UNSW_SOURCE = ("the UNSW-NB15 data set (Moustafa and Slay, 2015; UNSW Canberra's UNSW-NB15 page): the "
+               "82,332-row partition with columns id .. attack_cat, label (the official release names it "
+               "UNSW_NB15_testing-set.csv; many public copies call it UNSW_NB15_training-set.csv)")
 UNSW_TYPES = ("DoS", "Reconnaissance", "Analysis", "Backdoor")
 
 
@@ -297,7 +419,7 @@ def load_unseen_pairs(root: str | os.PathLike | None = None, types: Iterable[str
     Parameters
     ----------
     root : path-like, optional
-        Data root; see :func:`data_root`.
+        Data root; see :func:`data_roots`.
     types : iterable of str
         Attack categories (``attack_cat`` values) to pair; at least two.
     path : str
@@ -308,8 +430,10 @@ def load_unseen_pairs(root: str | os.PathLike | None = None, types: Iterable[str
     list of Dataset
         Named ``'<seen>-><unseen>'``, in the paper's order (unseen type outer).
     """
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
     types = list(types)
-    csv = _resolve(path, data_root(root))
+    csv = _resolve(path, root, source=UNSW_SOURCE if path == UNSW_RAW else None)
     X, _, info = load_csv(csv, "label", drop=["id", "attack_cat"])
     category = pd.read_csv(csv, usecols=["attack_cat"], encoding="utf-8-sig")["attack_cat"]
     category = category.astype(str).str.strip()

@@ -8,8 +8,6 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 
 @dataclass(frozen=True)
 class DetectorSpec:
@@ -87,6 +85,8 @@ def make_detector(name: str, *, random_state: int = 42, device: str = "auto", **
     kwargs: dict[str, Any] = {**spec.defaults, "random_state": random_state}
     if spec.has_device:
         if device == "auto" and spec.module != "deepod_mnp.models.mnp":
+            import torch  # here, not at module level: the CLI's --help must not load torch
+
             device = "cuda" if torch.cuda.is_available() else "cpu"
         kwargs.update(device=device, verbose=0)
     kwargs.update(params)

@@ -1,4 +1,4 @@
-"""Hold a benchmark run against the targets of ``BENCHMARK.md``.
+"""Hold a benchmark run against the targets of ``PROTOCOL.md``.
 
 Usage::
 

@@ -1,6 +1,6 @@
 """Choose MNP's defaults on development splits carved from the *training* data only.
 
-For each data set, the protocol's train split (BENCHMARK.md steps 1-4) is split
+For each data set, the protocol's train split (PROTOCOL.md steps 1-4) is split
 again, stratified by the true labels, into a fitting part (70%) and a
 development part (30%). Candidates are fitted on the fitting part with the
 protocol's weak labels (1% of its anomalies) and ranked by AUC-PR on the

@@ -1,6 +1,6 @@
 """Speed and scale benchmark of MNP (run by hand; not part of the tests).
 
-Measures, in one run on one machine (BENCHMARK.md "Speed" and "Scale"):
+Measures, in one run on one machine (PROTOCOL.md "Speed" and "Scale"):
 
 (a) fit time of MNP vs DeepOD DevNet with its library defaults, and vs DevNet
     with MNP's epoch budget (MNP's ``epochs`` and its resolved ``epoch_steps``),

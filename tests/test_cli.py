@@ -11,6 +11,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import deepod_mnp.benchmark.runner as runner
 from deepod_mnp.cli import main
@@ -136,24 +137,149 @@ def test_more_runs_run_only_the_new_seed(bench_run, tmp_path, monkeypatch):
     assert len(pd.read_csv(tmp_path / "out" / "results.csv")) == 9
 
 
-def test_other_settings_in_the_same_directory_are_refused(bench_run, monkeypatch):
+def test_fresh_run_goes_seed_by_seed(tmp_path, monkeypatch):
+    # every model once per seed, so the progress bar's mean time per job (its ETA) is right early
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(200, 3)), rng.normal(3, 1, size=(20, 3))])
+    np.savez(tmp_path / "small.npz", X=X, y=np.r_[np.zeros(200), np.ones(20)].astype(int))
+    register_broken(monkeypatch)
+    calls = []
+    real = runner.run_job
+    monkeypatch.setattr(runner, "run_job", lambda job, *a, **k: calls.append(job) or real(job, *a, **k))
+    args = ["bench", "--data", str(tmp_path / "small.npz"), "--models", "IForest,Broken", "--runs", "2",
+            "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main(args) == 0
+    assert [(j.model, j.seed) for j in calls] == [("IForest", 42), ("Broken", 42), ("IForest", 43),
+                                                  ("Broken", 43)]
+
+
+def _usage_error(capsys, argv) -> str:
+    """Run the CLI expecting a usage error: exit status 2 and exactly one line on stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture
+def no_job_may_run(monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a job ran before the usage error was found")
+
+    monkeypatch.setattr(runner, "run_job", must_not_run)
+
+
+def test_other_settings_in_the_same_directory_are_refused(bench_run, monkeypatch, capsys, no_job_may_run):
     npz, out, _ = bench_run
     register_broken(monkeypatch)
-    with pytest.raises(ValueError, match="use another output directory"):
-        main(bench_args(npz, out, params={"MNP": {"epochs": 2}}))
+    err = _usage_error(capsys, bench_args(npz, out, params={"MNP": {"epochs": 2}}))
+    assert "use another output directory" in err and "tiny__MNP__42.json" in err
 
 
-def test_bad_params_and_models_are_usage_errors(bench_run, capsys):
+def test_bad_params_and_models_are_usage_errors(bench_run, capsys, no_job_may_run):
     npz, out, _ = bench_run
-    with pytest.raises(SystemExit):
-        main(["bench", "--data", str(npz), "--out", str(out), "--params", "{not json"])
-    assert "--params is not valid JSON" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="Unknown model 'NoSuch'"):
-        main(["bench", "--data", str(npz), "--out", str(out), "--models", "NoSuch"])
+    err = _usage_error(capsys, ["bench", "--data", str(npz), "--out", str(out), "--params", "{not json"])
+    assert "--params is not valid JSON" in err
+    err = _usage_error(capsys, ["bench", "--data", str(npz), "--out", str(out), "--models", "MNP,NoSuch"])
+    assert "unknown model(s) 'NoSuch'" in err and "DevNet" in err
+
+
+def test_missing_file_and_label_column_are_one_line_errors(tmp_path, capsys, no_job_may_run):
+    err = _usage_error(capsys, ["bench", "--data", str(tmp_path / "absent.npz"),
+                                "--out", str(tmp_path / "o")])
+    assert err.startswith("deepod-mnp bench: error: No data file") and "absent.npz" in err
+    err = _usage_error(capsys, ["bench", "--data", "gamma", "--data-root", str(tmp_path),
+                                "--out", str(tmp_path / "o")])
+    assert "ADBench" in err and str(tmp_path / "adbench" / "22_magic.gamma.npz") in err
+    pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
+    err = _usage_error(capsys, ["bench", "--data", f"{tmp_path / 't.csv'}:label=class",
+                                "--out", str(tmp_path / "o")])
+    assert "['class'] not found" in err and "'a', 'y'" in err
+    err = _usage_error(capsys, ["experiment", "ratio", "--data", str(tmp_path / "absent.npz"),
+                                "--out", str(tmp_path / "o")])
+    assert "No data file" in err
+
+
+def test_out_naming_a_file_fails_before_any_job(bench_run, tmp_path, capsys, no_job_may_run):
+    npz, _, _ = bench_run
+    (tmp_path / "taken").write_text("not a directory")
+    err = _usage_error(capsys, ["bench", "--data", str(npz), "--models", "IForest",
+                                "--out", str(tmp_path / "taken")])
+    assert "is a file, not a directory" in err
+    err = _usage_error(capsys, ["bench", "--data", str(npz), "--models", "IForest",
+                                "--out", str(tmp_path / "taken" / "sub")])
+    assert "cannot create the directory" in err
+    assert "is a file" in _usage_error(capsys, ["demo", "--out", str(tmp_path / "taken")])
+    assert "No job records" in _usage_error(capsys, ["report", "--out", str(tmp_path)])
+
+
+def test_corrupt_record_is_rerun_with_a_warning(bench_run, tmp_path, monkeypatch, caplog):
+    npz, out, _ = bench_run
+    register_broken(monkeypatch)
+    shutil.copytree(out, tmp_path / "out")
+    bad = tmp_path / "out" / "jobs" / "tiny__IForest__43.json"
+    good = json.loads(bad.read_text())
+    bad.write_text(bad.read_text()[:40])  # truncated, as by a crash or a bad copy
+    calls = []
+    real = runner.run_job
+    monkeypatch.setattr(runner, "run_job", lambda job, *a, **k: calls.append(job) or real(job, *a, **k))
+    with caplog.at_level("WARNING"):
+        assert main(bench_args(npz, tmp_path / "out")) == 0
+    assert [(j.model, j.seed) for j in calls] == [("IForest", 43)]
+    assert any("Unreadable job record" in r.message and str(bad) in r.message for r in caplog.records)
+    rerun = json.loads(bad.read_text())
+    assert rerun["auc_pr"] == good["auc_pr"] and rerun["status"] == "ok"
+
+
+def test_report_leaves_out_a_corrupt_record_with_a_warning(bench_run, tmp_path, caplog, capsys):
+    _, out, _ = bench_run
+    shutil.copytree(out, tmp_path / "out")
+    bad = tmp_path / "out" / "jobs" / "tiny__MNP__42.json"
+    bad.write_text("{\"dataset\": \"tiny\", ")
+    with caplog.at_level("WARNING"):
+        assert main(["report", "--out", str(tmp_path / "out")]) == 0
+    assert any(str(bad) in r.message for r in caplog.records)
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert len(results) == 5 and results[results["model"] == "MNP"]["seed"].tolist() == [43]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "± n/a" in summary  # MNP has one seed left
+
+
+def test_records_are_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "jobs" / "a.json"
+    runner._write_json(path, {"x": 1})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        runner._write_json(path, {"x": 2})
+    assert json.loads(path.read_text()) == {"x": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["a.json"]  # no temporary file left
+
+
+def test_records_hold_the_device_used(bench_run):
+    _, out, _ = bench_run
+    mnp = json.loads((out / "jobs" / "tiny__MNP__42.json").read_text())
+    forest = json.loads((out / "jobs" / "tiny__IForest__42.json").read_text())
+    assert mnp["device"] == "cpu" and mnp["device_requested"] == "cpu" and forest["device"] == "cpu"
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    data = {"X_train": X[:40], "y_train_semi": np.r_[np.zeros(39), 1].astype(int), "X_test": X[40:],
+            "y_test": np.r_[np.zeros(18), 1, 1].astype(int)}
+    record = runner.run_job(runner.Job("d", "MNP", 0), data, device="auto", params=MNP_PARAMS["MNP"])
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert record["status"] == "ok" and record["device_requested"] == "auto"
+    assert record["device"].split(":")[0] == expected
 
 
 @pytest.mark.skipif(runner.importlib.util.find_spec("ray") is not None, reason="ray is installed")
-def test_ray_backend_without_ray_says_how_to_install(bench_run):
+def test_ray_backend_without_ray_says_how_to_install(bench_run, capsys):
     npz, out, _ = bench_run
-    with pytest.raises(ImportError, match=r"pip install 'deepod-mnp\[ray\]'"):
-        main(["bench", "--data", str(npz), "--out", str(out), "--n-jobs", "2", "--backend", "ray"])
+    err = _usage_error(capsys, ["bench", "--data", str(npz), "--out", str(out), "--n-jobs", "2",
+                                "--backend", "ray"])
+    assert "pip install 'deepod-mnp[ray]'" in err

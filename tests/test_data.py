@@ -1,13 +1,16 @@
 """Data loading: ADBench .npz files, CSVs with text columns, specs and shortcuts."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from deepod_mnp.data import DATA_ENV, describe, load_csv, load_dataset, load_npz, parse_csv_spec
+import deepod_mnp.data as data_module
+from deepod_mnp.data import DATA_ENV, data_roots, describe, load_csv, load_dataset, load_npz, parse_csv_spec
+from deepod_mnp.datasets import load_pendigits
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -101,8 +104,60 @@ def test_npz_relative_to_the_data_root(tmp_path):
 def test_unknown_spec_and_missing_file_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="neither a .npz path"):
         load_dataset("mystery", root=tmp_path)
-    with pytest.raises(FileNotFoundError, match=DATA_ENV):
+    # the message says where it looked and where the file comes from
+    with pytest.raises(FileNotFoundError, match=r"looked for .*fraud_oracle\.csv.*Kaggle.*save it as "
+                       + re.escape(str(tmp_path / "raw" / "fraud_oracle.csv"))):
         load_dataset("vehicle_insurance", root=tmp_path)
+
+
+def test_without_a_data_root_the_error_says_how_to_set_one(tmp_path, monkeypatch):
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setattr(data_module, "_CHECKOUT", tmp_path)  # not a checkout: no default root
+    monkeypatch.chdir(tmp_path)
+    assert data_roots() == []
+    with pytest.raises(FileNotFoundError, match=r"ADBench.*--data-root DIR \(or set \$" + DATA_ENV):
+        load_dataset("gamma")
+    with pytest.raises(FileNotFoundError, match="No data root is set"):
+        load_dataset("somewhere/mine.npz")
+
+
+def test_shortcuts_resolve_from_any_directory(tmp_path, monkeypatch):
+    root, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (root / "adbench").mkdir(parents=True)
+    elsewhere.mkdir()
+    X = np.arange(20, dtype=np.float64).reshape(10, 2)
+    np.savez(root / "adbench" / "6_cardio.npz", X=X, y=np.r_[np.zeros(8), np.ones(2)].astype(int))
+    np.savez(root / "29_Pima.npz", X=X, y=np.r_[np.zeros(9), np.ones(1)].astype(int))  # flat layout
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv(DATA_ENV, str(root))
+    cardio = load_dataset("cardio")
+    assert cardio.name == "cardio" and np.array_equal(cardio.X, X) and cardio.y.sum() == 2
+    assert cardio.info["source"] == str(root / "adbench" / "6_cardio.npz")
+    assert load_dataset("pima").info["source"] == str(root / "29_Pima.npz")
+    # an explicit root wins over the environment variable
+    with pytest.raises(FileNotFoundError):
+        load_dataset("cardio", root=elsewhere)
+
+
+def test_a_csv_gz_shortcut_also_finds_the_unzipped_csv(tmp_path, frame):
+    (tmp_path / "raw").mkdir()
+    frame.rename(columns={"target": "class"}).assign(**{"class": [0, 1, 0, 0, 1, 0]}).to_csv(
+        tmp_path / "raw" / "UNSW_NB15_traintest_backdoor.csv", index=False)
+    data = load_dataset("backdoor", root=tmp_path)
+    assert data.name == "backdoor" and data.y.tolist() == [0, 1, 0, 0, 1, 0]
+    assert data.info["source"].endswith("UNSW_NB15_traintest_backdoor.csv")
+
+
+def test_pendigits_falls_back_to_the_bundled_copy(tmp_path):
+    data = load_dataset("pendigits", root=tmp_path)  # tmp_path has no adbench/28_pendigits.npz
+    X, y = load_pendigits()
+    assert data.name == "pendigits" and data.X.shape == (6_870, 16) and int(data.y.sum()) == 156
+    assert np.array_equal(data.X, X) and np.array_equal(data.y, y)
+    assert "bundled" in data.info["source"]
+    # a copy under the data root is preferred
+    (tmp_path / "adbench").mkdir()
+    np.savez(tmp_path / "adbench" / "28_pendigits.npz", X=X[:100], y=y[:100])
+    assert load_dataset("pendigits", root=tmp_path).X.shape == (100, 16)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "raw" / "fraud_oracle.csv").exists(), reason="shared data not found")

@@ -11,6 +11,7 @@ from conftest import TINY_MNP, make_weak_data
 from sklearn.exceptions import NotFittedError
 
 from deepod_mnp import MNP, DeepSADAnoOnly, DevNetAnoOnly
+from deepod_mnp._params import NONE
 from deepod_mnp.base import BaseDetector
 
 FAST_ANOONLY = dict(epochs=2, epoch_steps=4, device="cpu")
@@ -19,12 +20,12 @@ IDS = [c.__name__ for c, _ in CASES]
 
 #: The documented fitted attributes of each detector (the class docstrings' "Attributes").
 DOCUMENTED = {
-    MNP: {"net", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_",
+    MNP: {"net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_",
           "n_prototypes_", "epoch_steps_", "silhouette_scores_"},
-    DevNetAnoOnly: {"net", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_",
-                    "labels_", "hidden_dims_"},
-    DeepSADAnoOnly: {"net", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_",
-                     "labels_", "hidden_dims_", "center_"},
+    DevNetAnoOnly: {"net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_",
+                    "labels_", "hidden_dims_", "epoch_steps_"},
+    DeepSADAnoOnly: {"net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_",
+                     "labels_", "hidden_dims_", "epoch_steps_", "center_"},
 }
 
 
@@ -43,12 +44,14 @@ def test_vars_after_fit_and_scoring_are_the_documented_set(cls, params, data):
     assert _state(model) == set()  # __init__ only stores
     model.fit(data.X, data.y)
     assert _state(model) == DOCUMENTED[cls] == set(cls._fitted_attributes)
-    for name in DOCUMENTED[cls] - {"net"}:
+    for name in DOCUMENTED[cls]:
         assert name.endswith("_")
         assert name in cls.__doc__, f"{name} is not in the {cls.__name__} docstring"
     model.decision_function(data.X)
     model.decision_function(data.X, return_rep=True)
     model.predict(data.X, return_confidence=True)
+    model.predict_proba(data.X, method="unify", return_confidence=True)
+    model.predict_confidence(data.X)
     if cls is MNP:
         model.score_components(data.X)
     assert _state(model) == DOCUMENTED[cls]  # scoring leaves nothing behind
@@ -131,13 +134,22 @@ def test_anoonly_round_trip(cls, params, data, tmp_path):
     assert loaded.threshold_ == model.threshold_
     assert _state(loaded) == DOCUMENTED[cls]
     assert loaded.loss_history_.equals(model.loss_history_)
-    with pytest.raises(ValueError, match="not an MNP checkpoint"):
+    with pytest.raises(ValueError, match="not a valid deepod-mnp MNP checkpoint"):
         MNP.load_model(tmp_path / "m.pt")
+
+
+#: The forms a detector adds to a shared parameter: everything else is the base's declaration itself.
+EXTENDED = {(MNP, "epoch_steps"): ["auto"], (MNP, "hidden_dims"): [NONE]}
 
 
 def test_every_detector_is_a_base_detector():
     assert all(issubclass(cls, BaseDetector) for cls, _ in CASES)
-    # shared constraints are declared once, in the base, and inherited
+    # shared constraints are declared once, in the base, and inherited (or extended by forms of its own)
     for cls, _ in CASES:
         for name, constraints in BaseDetector._parameter_constraints.items():
-            assert cls._parameter_constraints[name] is constraints
+            own = cls._parameter_constraints[name]
+            if (cls, name) in EXTENDED:
+                assert all(a is b for a, b in zip(own, constraints)) and len(own) > len(constraints)
+                assert own[len(constraints):] == EXTENDED[cls, name]
+            else:
+                assert own is constraints

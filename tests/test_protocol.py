@@ -1,4 +1,4 @@
-"""The evaluation protocol of BENCHMARK.md, steps 1-4, and its metrics."""
+"""The evaluation protocol of PROTOCOL.md, steps 1-4, and its metrics."""
 from __future__ import annotations
 
 import math

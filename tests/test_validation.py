@@ -47,7 +47,7 @@ def test_bad_X_at_scoring(fitted_mnp, make_X, match, method):
 def test_other_number_of_features(fitted_mnp, n_cols, method):
     model, data = fitted_mnp
     X = np.random.default_rng(0).normal(size=(10, n_cols))
-    with pytest.raises(ValueError, match=f"{n_cols} features.*fitted with 6 features"):
+    with pytest.raises(ValueError, match=f"X has {n_cols} features, but MNP is expecting 6 features"):
         getattr(model, method)(X)
 
 
@@ -136,10 +136,16 @@ def test_too_many_prototypes_error_names_the_parameter(make_mnp, weak_data):
 
 
 # ----------------------------------------------------------------- bad params
+EPOCH_STEPS = (r"epoch_steps must be a positive integer or -1 \(one full pass over the unlabeled samples "
+               r"per epoch\) or 'auto', got ")
+
+
 @pytest.mark.parametrize("params, match", [
-    (dict(epochs=-1), r"epochs=-1 is outside \[0"),
+    (dict(epochs=-1), r"epochs=-1 is outside \[1"),
+    (dict(epochs=0), r"epochs=0 is outside \[1"),  # no training at all: an untrained network would score
     (dict(epochs=2.5), "epochs must be an integer"),
-    (dict(epoch_steps=0), "epoch_steps=0"),
+    (dict(epoch_steps=0), EPOCH_STEPS + r"0\."),
+    (dict(epoch_steps=-2), EPOCH_STEPS + r"-2\."),
     (dict(batch_size=0), "batch_size=0"),
     (dict(lr=0), r"lr=0 is outside \(0"),
     (dict(lr=-1e-3), "lr="),
@@ -148,8 +154,16 @@ def test_too_many_prototypes_error_names_the_parameter(make_mnp, weak_data):
     (dict(n_prototypes=0), r"n_prototypes=0 is outside \[1"),
     (dict(n_prototypes=True), "n_prototypes must be an integer"),
     (dict(n_prototypes="many"), "n_prototypes must be a positive integer or .auto., got .many."),
-    (dict(epoch_steps="fast"), "epoch_steps must be a positive integer or .auto., got .fast."),
-    (dict(epoch_steps=2.5), "epoch_steps must be an integer"),
+    (dict(epoch_steps="fast"), EPOCH_STEPS + r"'fast'"),
+    (dict(epoch_steps=2.5), EPOCH_STEPS + r"2.5"),
+    (dict(prt_steps=0), r"prt_steps=0 is outside \[1"),
+    (dict(hidden_dims="a,b"), "hidden_dims must be a comma-separated string.*or None, got 'a,b'"),
+    (dict(hidden_dims=[8, 0]), r"hidden_dims must be .*got \[8, 0\]"),
+    (dict(act="Relu"), r"act must be one of \('ReLU', .*'LeakyReLU'.*got 'Relu'"),
+    (dict(act="MultiheadAttention"), r"act must be one of \('ReLU'.*got 'MultiheadAttention'"),
+    (dict(act="Module"), r"act must be one of \('ReLU'.*got 'Module'"),
+    (dict(bias=1), "bias must be True or False, got 1"),
+    (dict(verbose=-1), "verbose must be a non-negative integer or True or False, got -1"),
     (dict(contamination=0.7), r"contamination=0.7 is outside \(0, 0.5\]"),
     (dict(contamination=0.0), "contamination=0"),
     (dict(recon_loss="foo"), "recon_loss must be one of.*'foo'"),

@@ -1,4 +1,4 @@
-"""The benchmark harness: the protocol of ``BENCHMARK.md``, a resumable runner and reports."""
+"""The benchmark harness: the protocol of ``PROTOCOL.md``, a resumable runner and reports."""
 from __future__ import annotations
 
 from deepod_mnp.benchmark.protocol import (

@@ -222,7 +222,7 @@ def _settings_text(df: pd.DataFrame) -> str:
     models = ", ".join(map(str, df["model"].cat.categories))
     return (f"{df['dataset'].nunique()} data set(s), models {models}, "
             f"seeds {seeds}" + (f", train split subsampled to {sub} rows (reduced run)" if sub else "")
-            + f"; {n_failed} failed run(s). Protocol: BENCHMARK.md, no validation labels. "
+            + f"; {n_failed} failed run(s). Protocol: PROTOCOL.md, no validation labels. "
             f"Summary written on {env['host']} ({env['cpu_count']} CPUs).")
 
 

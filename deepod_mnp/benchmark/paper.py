@@ -1,4 +1,4 @@
-"""The MNP paper's published figures (seed ``001``, as quoted in ``BENCHMARK.md``), for side-by-side tables.
+"""The MNP paper's published figures (seed ``001``, as quoted in ``PROTOCOL.md``), for side-by-side tables.
 
 All values are AUC-PR, 1% labeled anomalies, mean of 5 runs, obtained by the
 authors with model selection on labeled validation data (which we never use).
@@ -20,7 +20,7 @@ TABLE2: dict[str, dict[str, float]] = {
                           "FeaWAD": 0.082, "DeepIsolationForest": 0.062, "DeepSVDD": 0.063, "IForest": 0.064},
 }
 
-# The authors' code without validation labels: best test AUC-PR over epochs 10..200 (BENCHMARK.md).
+# The authors' code without validation labels: best test AUC-PR over epochs 10..200 (PROTOCOL.md).
 NO_VALIDATION_BEST: dict[str, float] = {"pendigits": 0.832, "gamma": 0.721, "bank": 0.202, "backdoor": 0.687}
 
 # Table 3 (unseen anomaly types on UNSW-NB15): (seen, unseen) -> model -> AUC-PR.

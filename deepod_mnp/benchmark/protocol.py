@@ -1,4 +1,4 @@
-"""The evaluation protocol of ``BENCHMARK.md`` (steps 1-4 and the metrics of step 6).
+"""The evaluation protocol of ``PROTOCOL.md`` (steps 1-4 and the metrics of step 6).
 
 The split follows the MNP authors' public code: normals and anomalies are split
 separately with ``train_test_split(random_state=2024)`` into train / test /

@@ -35,8 +35,23 @@ _COLUMNS = ["dataset", "model", "seed", "status", "auc_pr", "ap", "auc_roc", "fi
 
 
 def load_records(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every job record in ``out_dir/jobs/*.json``, in file-name order."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(out_dir, "jobs").glob("*.json"))]
+    """Every readable job record in ``out_dir/jobs/*.json``, in file-name order.
+
+    An unreadable record (corrupt or truncated JSON) is left out with a warning
+    that names it; ``deepod-mnp bench`` with the same arguments runs that job again.
+    """
+    records = []
+    for path in sorted(Path(out_dir, "jobs").glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("Unreadable job record %s (%s: %s); left out.", path, type(exc).__name__, exc)
+            continue
+        if not isinstance(record, dict):
+            logger.warning("Unreadable job record %s (not a JSON object); left out.", path)
+            continue
+        records.append(record)
+    return records
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
@@ -78,10 +93,16 @@ def markdown_table(table: pd.DataFrame, index_name: str) -> str:
     return "\n".join(lines)
 
 
+def format_std(std: float, n: int, digits: int = 3) -> str:
+    """``± 0.012``, or ``± n/a`` when fewer than two runs give no spread to report."""
+    return f"± {std:.{digits}f}" if n >= 2 and pd.notna(std) else "± n/a"
+
+
 def _cell(stat: pd.Series, digits: int, with_std: bool) -> str:
     if stat["n_ok"] == 0:
         return "failed"
-    text = f"{stat['mean']:.{digits}f}" + (f" ± {stat['std']:.{digits}f}" if with_std else "")
+    text = f"{stat['mean']:.{digits}f}" + (f" {format_std(stat['std'], stat['n_ok'], digits)}"
+                                             if with_std else "")
     return text if stat["n_ok"] == stat["n_runs"] else f"{text} ({int(stat['n_ok'])}/{int(stat['n_runs'])})"
 
 
@@ -100,7 +121,7 @@ def metric_table(df: pd.DataFrame, column: str = "auc_pr", *, digits: int = 3, w
                  higher_is_better: bool = True, average: bool = True) -> str:
     """Markdown table of ``column``: data sets as rows, models as columns, best in bold.
 
-    Cells are ``mean ± std`` over the successful seeds, ``(k/n)`` when only k
+    Cells are ``mean ± std`` over the successful seeds (``± n/a`` with one), ``(k/n)`` when only k
     of n runs succeeded and ``failed`` when none did. The ``Average`` row is
     the mean over data sets of each model's means, marked † when the model has
     no result on some data set.
@@ -184,10 +205,11 @@ def _settings_line(df: pd.DataFrame) -> str:
 def summary_markdown(df: pd.DataFrame, reference: str = "MNP") -> str:
     """The whole ``summary.md`` text."""
     parts = ["# Benchmark results", "", _settings_line(df),
-             "Protocol: `BENCHMARK.md` (60/35/5 split per class with random_state=2024, min-max "
+             "Protocol: `PROTOCOL.md` (60/35/5 split per class with random_state=2024, min-max "
              "scaling fitted on train, first ceil(r·n) train anomalies labeled, no validation labels). "
-             "Cells: mean ± std (ddof=0) over successful seeds; best per data set in **bold**; "
-             "(k/n): only k of n runs succeeded; † average over the data sets the model completed.", ""]
+             "Cells: mean ± std (ddof=0) over successful seeds (± n/a: one seed); best per data set in "
+             "**bold**; (k/n): only k of n runs succeeded; † average over the data sets the model "
+             "completed.", ""]
     for column in ("auc_pr", "auc_roc", "ap"):
         parts += [f"## {METRIC_NAMES[column]}", "", metric_table(df, column), ""]
     parts += ["## Fit time (s, mean over runs)", "",

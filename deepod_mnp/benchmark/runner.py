@@ -17,7 +17,7 @@ set, else 1 (small networks fit faster on one thread; ``n_jobs`` fills the
 other cores), so that workers do not oversubscribe the CPU. Fit and score
 times therefore depend on ``n_jobs`` and on what runs beside each job: compare
 timings only within one run (same ``n_jobs``, threads and machine), as
-``BENCHMARK.md`` asks.
+``PROTOCOL.md`` asks.
 
 Clusters
 --------
@@ -39,6 +39,7 @@ import os
 import platform
 import re
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -144,6 +145,10 @@ class BenchmarkConfig:
                                       "params": self.model_params.get(model, {})}, default=_json_default))
 
 
+class SettingsMismatchError(ValueError):
+    """``OUT/jobs`` holds a record of the same job run with other settings (raised before any job runs)."""
+
+
 @dataclass(frozen=True)
 class Job:
     dataset: str
@@ -166,15 +171,44 @@ def job_path(out_dir: str | os.PathLike, job: Job) -> Path:
 
 
 def read_job(path: str | os.PathLike) -> dict[str, Any]:
+    """A job record; raises (``OSError``, ``ValueError``) when it cannot be read."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        record = json.load(fh)
+    if not isinstance(record, dict):
+        raise ValueError(f"a job record is a JSON object, not {type(record).__name__}")
+    return record
+
+
+def read_job_or_none(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The job record at ``path``, or None (with a warning naming the file) when it is unreadable.
+
+    An unreadable record (truncated or corrupt JSON, e.g. written by another
+    tool or copied half-way) counts as a job not done: the runner runs it again
+    and replaces the file.
+    """
+    try:
+        return read_job(path)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        logger.warning("Unreadable job record %s (%s: %s); treated as not done.", path,
+                       type(exc).__name__, exc)
+        return None
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` atomically: a complete file appears at ``path`` or nothing changes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(record, indent=1, default=_json_default)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _json_default(value: Any) -> Any:
@@ -249,7 +283,8 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
         **asdict(job), "status": "ok", "auc_pr": None, "ap": None, "auc_roc": None,
         "fit_time": None, "score_time": None, "n_train": int(len(data["X_train"])),
         "n_labeled": int(np.sum(data["y_train_semi"])), "n_test": int(len(data["X_test"])),
-        "n_features": int(data["X_train"].shape[1]), "device": device, "threads": threads,
+        "n_features": int(data["X_train"].shape[1]), "device": device, "device_requested": device,
+        "threads": threads,
         "params": params or {}, "n_prototypes": None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(device), "warnings": [], "error": None, "error_type": None}
@@ -257,6 +292,7 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
         warnings.simplefilter("always")
         try:
             detector = make_detector(job.model, random_state=job.seed, device=device, **(params or {}))
+            record["device"] = _device_used(detector)
             weak = DETECTORS[job.model].supervision == "weak"
             start = time.perf_counter()
             detector.fit(data["X_train"], data["y_train_semi"] if weak else None)
@@ -266,10 +302,25 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
             record["score_time"] = time.perf_counter() - start
             record.update(evaluate(data["y_test"], scores))
             record["n_prototypes"] = getattr(detector, "n_prototypes_", None)
+            record["device"] = _device_used(detector)
         except Exception as exc:  # noqa: BLE001 - a crashing detector is a result, not the end of the run
             record.update(_failure(exc))
     record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:10]
     return record
+
+
+def _device_used(detector: Any) -> str:
+    """``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...: where ``detector`` runs (MNP's ``device_`` once fitted).
+
+    ``'auto'`` before MNP's fit resolves it; ``'cpu'`` for detectors without a
+    device (PyOD's IForest).
+    """
+    device = str(getattr(detector, "device_", None) or getattr(detector, "device", None) or "cpu")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def job_data(split: Split) -> dict[str, np.ndarray]:
@@ -304,7 +355,9 @@ def reuse_jobs(sources: Sequence[str | os.PathLike], jobs: Sequence[Job], config
             path = job_path(source, job)
             if not path.exists():
                 continue
-            record = read_job(path)
+            record = read_job_or_none(path)
+            if record is None:
+                continue
             if record.get("status") == "ok" and _stored_settings(record) == config.settings(job.model):
                 _write_json(target, {**record, "reused_from": str(source)})
                 copied += 1
@@ -315,10 +368,12 @@ def reuse_jobs(sources: Sequence[str | os.PathLike], jobs: Sequence[Job], config
 def _is_done(path: Path, config: BenchmarkConfig, job: Job) -> bool:
     if not path.exists():
         return False
-    record = read_job(path)
+    record = read_job_or_none(path)
+    if record is None:
+        return False
     stored = _stored_settings(record)
     if stored != config.settings(job.model):
-        raise ValueError(f"{path} was run with {stored}, not {config.settings(job.model)}; "
+        raise SettingsMismatchError(f"{path} was run with {stored}, not {config.settings(job.model)}; "
                          "use another output directory for other settings.")
     return not (config.retry_failed and record.get("status") != "ok")
 
@@ -429,7 +484,9 @@ def run_benchmark(datasets: Sequence[Dataset], config: BenchmarkConfig, out_dir:
     names = [d.name for d in datasets]
     if len(set(names)) != len(names):
         raise ValueError(f"Data set names must be unique; got {names}.")
-    jobs = {d.name: [Job(d.name, m, s) for m in config.models for s in config.seeds] for d in datasets}
+    # seed-major order (every model once, then the next seed), so the progress bar's average time per job,
+    # and with it its ETA, is right after the first round instead of after the slow model's turn
+    jobs = {d.name: [Job(d.name, m, s) for s in config.seeds for m in config.models] for d in datasets}
     if reuse:
         n_reused = reuse_jobs(reuse, [j for js in jobs.values() for j in js], config, out_dir)
         logger.info("Reused %d record(s) from %s.", n_reused, ", ".join(map(str, reuse)))
@@ -437,7 +494,7 @@ def run_benchmark(datasets: Sequence[Dataset], config: BenchmarkConfig, out_dir:
                for name, js in jobs.items()}
     n_pending = sum(map(len, pending.values()))
     logger.info("%d job(s) to run, %d already done.", n_pending, sum(map(len, jobs.values())) - n_pending)
-    with tqdm(total=n_pending, desc=desc, unit="job", disable=not progress) as bar:
+    with tqdm(total=n_pending, desc=desc, unit="job", disable=not progress, smoothing=0) as bar:
         for dataset in datasets:
             if not pending[dataset.name]:
                 continue

@@ -19,23 +19,42 @@ def hidden_width(n_features: int, rep_dim: int) -> int:
     return max(1, n_features - (n_features - rep_dim) // 2)
 
 
-def _block(n_in: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.LeakyReLU())
+def encoder_dims(n_features: int, rep_dim: int, hidden_dims: list[int] | None = None) -> list[int]:
+    """Widths of the encoder's layers, the code last: the paper's ``[hidden_width, rep_dim]`` by default.
+
+    ``hidden_dims`` replaces the hidden layer(s): ``[*hidden_dims, rep_dim]``
+    (the decoder mirrors them).
+    """
+    return [*(hidden_dims or [hidden_width(n_features, rep_dim)]), rep_dim]
+
+
+def make_activation(act: str) -> nn.Module:
+    """A new activation module named ``act`` in ``torch.nn`` (``'LeakyReLU'`` is the paper's)."""
+    return getattr(nn.modules.activation, act)()
+
+
+def _block(n_in: int, n_out: int, act: str = "LeakyReLU", bias: bool = True) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out, bias=bias), make_activation(act))
 
 
 class AutoEncoder(nn.Module):
-    """Symmetric MLP autoencoder built from ``Linear + LeakyReLU`` blocks.
+    """Symmetric MLP autoencoder built from ``Linear + activation`` blocks.
 
     ``encoder[i]`` and ``decoder[-1 - i]`` form the i-th denoising autoencoder of
     the layer-wise pretraining (see :mod:`deepod_mnp.method.prototypes`).
+    Every block uses ``act`` (the paper's LeakyReLU by default) except the
+    decoder's output block, which keeps LeakyReLU whatever ``act`` is, so that
+    a reconstruction can take any sign (ReLU or Sigmoid there could not
+    reconstruct negative inputs). ``bias`` is the linear layers' bias.
     """
 
-    def __init__(self, n_features: int, dims: list[int]) -> None:
+    def __init__(self, n_features: int, dims: list[int], act: str = "LeakyReLU", bias: bool = True) -> None:
         super().__init__()
         widths = [n_features, *dims]
-        self.encoder = nn.Sequential(*[_block(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        self.encoder = nn.Sequential(*[_block(a, b, act, bias) for a, b in zip(widths[:-1], widths[1:])])
         rev = widths[::-1]
-        self.decoder = nn.Sequential(*[_block(a, b) for a, b in zip(rev[:-1], rev[1:])])
+        acts = [act] * (len(rev) - 2) + ["LeakyReLU"]
+        self.decoder = nn.Sequential(*[_block(a, b, f, bias) for a, b, f in zip(rev[:-1], rev[1:], acts)])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(x)  # Eq. 1
@@ -70,21 +89,30 @@ class MNPNet(nn.Module):
         Feed ``e_i`` to the scoring MLP (False is the paper's "w/o Decoder" ablation).
     score_hidden : int
         Width of the scoring MLP's hidden layer.
+    hidden_dims : list of int, optional
+        The encoder's hidden layer widths (the decoder mirrors them); None is
+        the paper's single layer of :func:`hidden_width` units.
+    act : str
+        Activation of the autoencoder's blocks (but the decoder's output, see
+        :class:`AutoEncoder`) and of the scoring MLP's hidden layer.
+    bias : bool
+        Bias of every linear layer.
     """
 
     def __init__(self, n_features: int, rep_dim: int = 8, n_prototypes: int = 1,
                  alpha: float = 1.0, recon_loss: str = "smooth_l1",
-                 recon_in_score: bool = True, score_hidden: int = 16) -> None:
+                 recon_in_score: bool = True, score_hidden: int = 16,
+                 hidden_dims: list[int] | None = None, act: str = "LeakyReLU", bias: bool = True) -> None:
         super().__init__()
-        self.ae = AutoEncoder(n_features, [hidden_width(n_features, rep_dim), rep_dim])
+        self.ae = AutoEncoder(n_features, encoder_dims(n_features, rep_dim, hidden_dims), act=act, bias=bias)
         self.prototypes = nn.Parameter(torch.zeros(n_prototypes, rep_dim))
         self.alpha = alpha
         self.recon_loss = recon_loss
         self.recon_in_score = recon_in_score
         # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid
         self.scorer = nn.Sequential(
-            nn.Linear(rep_dim + 2, score_hidden), nn.LeakyReLU(),
-            nn.Linear(score_hidden, 1), nn.Sigmoid(),
+            nn.Linear(rep_dim + 2, score_hidden, bias=bias), make_activation(act),
+            nn.Linear(score_hidden, 1, bias=bias), nn.Sigmoid(),
         )
 
     def forward(self, x: torch.Tensor) -> MNPOutput:

@@ -11,24 +11,31 @@ from sklearn.metrics import silhouette_score
 from torch import nn
 
 from deepod_mnp.method.networks import AutoEncoder
+from deepod_mnp.method.sampling import full_pass_batches
 
 logger = logging.getLogger(__name__)
 
 KMEANS_MAX_SAMPLES = 5000  # k-means (and the codes it clusters) never see more rows than this
 
 
-def _batches(n_rows: int, batch_size: int, steps: int, rng: np.random.Generator) -> Iterable[np.ndarray]:
+def _batches(n_rows: int, batch_size: int, epochs: int, steps: int, rng: np.random.Generator,
+             full_pass: bool = False) -> Iterable[np.ndarray]:
+    """``epochs * steps`` batches of row indices: drawn afresh each, or ``epochs`` full passes."""
+    if full_pass:
+        for _ in range(epochs):
+            yield from full_pass_batches(np.arange(n_rows), batch_size, rng)
+        return
     size = min(batch_size, n_rows)
-    for _ in range(steps):
+    for _ in range(epochs * steps):
         yield rng.choice(n_rows, size, replace=False)
 
 
 def _fit_denoising(encode: nn.Module, decode: nn.Module, X: torch.Tensor, *, epochs: int, steps: int,
                    batch_size: int, lr: float, weight_decay: float, noise: float,
-                   rng: np.random.Generator, generator: torch.Generator) -> None:
+                   rng: np.random.Generator, generator: torch.Generator, full_pass: bool = False) -> None:
     params = list(encode.parameters()) + list(decode.parameters())
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    for idx in _batches(len(X), batch_size, epochs * steps, rng):
+    for idx in _batches(len(X), batch_size, epochs, steps, rng, full_pass):
         clean = X[torch.from_numpy(idx).to(X.device)]
         noisy = clean + noise * torch.randn(clean.shape, generator=generator, device="cpu").to(X.device)
         loss = nn.functional.mse_loss(decode(encode(noisy)), clean)
@@ -39,13 +46,16 @@ def _fit_denoising(encode: nn.Module, decode: nn.Module, X: torch.Tensor, *, epo
 
 def pretrain_autoencoder(ae: AutoEncoder, X: torch.Tensor, *, epochs: int, steps: int, batch_size: int,
                          lr: float, weight_decay: float, noise: float, rng: np.random.Generator,
-                         generator: torch.Generator) -> None:
+                         generator: torch.Generator, full_pass: bool = False) -> None:
     """Pretrain ``ae`` in place on unlabeled rows ``X``, as the authors do.
 
     Each encoder block and its mirror decoder block is first trained as a
     denoising autoencoder on the codes of the blocks below it (Gaussian noise of
     std ``noise`` on the input), then the whole autoencoder is fine-tuned on
-    plain reconstruction. Each stage runs ``epochs * steps`` mini-batches.
+    plain reconstruction. Each stage runs ``epochs * steps`` mini-batches,
+    each drawn afresh; with ``full_pass=True`` (``epoch_steps=-1``) each of
+    its ``epochs`` is one pass over ``X`` instead
+    (:func:`~deepod_mnp.method.sampling.full_pass_batches`, ``steps`` of them).
     """
     if epochs <= 0:
         return
@@ -55,11 +65,12 @@ def pretrain_autoencoder(ae: AutoEncoder, X: torch.Tensor, *, epochs: int, steps
     for i in range(n_blocks):
         enc, dec = ae.encoder[i], ae.decoder[n_blocks - 1 - i]
         _fit_denoising(enc, dec, codes, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                       weight_decay=weight_decay, noise=noise, rng=rng, generator=generator)
+                       weight_decay=weight_decay, noise=noise, rng=rng, generator=generator,
+                       full_pass=full_pass)
         with torch.no_grad():
             codes = enc(codes)
     _fit_denoising(ae.encoder, ae.decoder, X, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                   weight_decay=weight_decay, noise=0.0, rng=rng, generator=generator)
+                   weight_decay=weight_decay, noise=0.0, rng=rng, generator=generator, full_pass=full_pass)
 
 
 def choose_prototypes(Z: np.ndarray, n_prototypes: int | str, *, k_range: tuple[int, int] = (2, 10),

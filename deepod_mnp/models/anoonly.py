@@ -28,7 +28,7 @@ from deepod.core.networks.base_networks import MLPnet
 from deepod.models.tabular.devnet import DevLoss
 from deepod.models.tabular.dsad import DSADLoss
 
-from deepod_mnp._params import BOOLEAN, POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate
+from deepod_mnp._params import POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate, parse_hidden_dims
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.method.anoonly import (
     deep_sad_targets,
@@ -36,38 +36,15 @@ from deepod_mnp.method.anoonly import (
     hypersphere_center,
     linear_bn_act_body,
 )
-from deepod_mnp.method.sampling import MixedBatchLoader
+from deepod_mnp.method.sampling import FULL_PASS, MixedBatchLoader, resolve_epoch_steps
 
 #: ``loss_on`` values: AnoOnly's anomaly-only loss, or the base method's whole loss (the control).
 LOSS_ON = ("anomalies", "all")
-
-#: Activations of ``torch.nn`` that DeepOD documents for its MLPs (others in ``torch.nn`` work too).
-ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 
 _REFERENCE = """
     Y. Zhou, P. Yang, Y. Qu, X. Xu, Z. Sun, A. Cichocki. AnoOnly: Semi-Supervised
     Anomaly Detection with the Only Loss on Anomalies. arXiv:2305.18798, 2023.
     Code: https://github.com/cool-xuan/AnoOnly"""
-
-
-def parse_hidden_dims(hidden_dims: Any) -> list[int]:
-    """``'100,50'``, ``100`` or ``[100, 50]`` as a non-empty list of positive ints (DeepOD's forms)."""
-    if isinstance(hidden_dims, str):
-        try:
-            dims = [int(d) for d in hidden_dims.split(",") if d.strip()]
-        except ValueError:
-            dims = None
-    elif isinstance(hidden_dims, numbers.Integral) and not isinstance(hidden_dims, bool):
-        dims = [int(hidden_dims)]
-    elif isinstance(hidden_dims, (list, tuple)) and all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in hidden_dims):
-        dims = [int(d) for d in hidden_dims]
-    else:
-        dims = None
-    if not dims or min(dims) < 1:
-        raise ValueError(f"hidden_dims must be a comma-separated string, an int or a list of positive "
-                         f"ints with at least one layer, e.g. '100,50'; got {hidden_dims!r}.")
-    return dims
 
 
 def _mlp_body(n_features: int, hidden: list[int], act: str, bias: bool) -> MLPnet:
@@ -78,19 +55,6 @@ def _mlp_body(n_features: int, hidden: list[int], act: str, bias: bool) -> MLPne
     """
     return MLPnet(n_features, n_hidden=hidden[:-1], n_output=hidden[-1], activation=[act] * len(hidden),
                   bias=bias, batch_norm=False)
-
-
-def _is_activation(act: Any) -> bool:
-    cls = getattr(torch.nn.modules.activation, act, None) if isinstance(act, str) else None
-    return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
-
-
-def _is_hidden_dims(hidden_dims: Any) -> bool:
-    try:
-        parse_hidden_dims(hidden_dims)
-    except ValueError:
-        return False
-    return True
 
 
 class _AnoOnlyBase(BaseDetector):
@@ -106,16 +70,12 @@ class _AnoOnlyBase(BaseDetector):
     n_ensemble = 1
     _parameter_constraints: ClassVar[dict] = {
         **BaseDetector._parameter_constraints,
-        "epoch_steps": [POSITIVE_INT],
         "loss_on": [Options(LOSS_ON)],
-        "act": [Predicate(_is_activation, f"the name of an activation of torch.nn,"
-                                          f" e.g. one of {ACTIVATIONS}")],
-        "bias": [BOOLEAN],
-        "hidden_dims": [Predicate(_is_hidden_dims, "a comma-separated string, an int or a list of positive "
-                                                   "ints with at least one layer, e.g. '100,50'")],
     }
-    _fitted_attributes: ClassVar[tuple[str, ...]] = (*BaseDetector._fitted_attributes, "hidden_dims_")
-    _saved_attributes: ClassVar[tuple[str, ...]] = (*BaseDetector._saved_attributes, "hidden_dims_")
+    _fitted_attributes: ClassVar[tuple[str, ...]] = (
+        *BaseDetector._fitted_attributes, "hidden_dims_", "epoch_steps_")
+    _saved_attributes: ClassVar[tuple[str, ...]] = (
+        *BaseDetector._saved_attributes, "hidden_dims_", "epoch_steps_")
     _anomalies_required = "AnoOnly's only loss is on labeled anomalies"
 
     def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -133,11 +93,13 @@ class _AnoOnlyBase(BaseDetector):
         unlabeled rows and the fit's RNG.
         """
         self.hidden_dims_ = parse_hidden_dims(self.hidden_dims)
+        self.epoch_steps_ = resolve_epoch_steps(self.epoch_steps, len(data.unlabeled), self.batch_size)
         net = self._build_net(X.shape[1], self.hidden_dims_).to(X.device)
         criterion = self._build_criterion(net, data.unlabeled)
         loader = MixedBatchLoader(X, y, batch_size=self.batch_size,
                                   anomaly_batch_size=self.anomaly_batch_size,
-                                  steps_per_epoch=self.epoch_steps, rng=data.rng)
+                                  steps_per_epoch=self.epoch_steps_, rng=data.rng,
+                                  full_pass=self.epoch_steps == FULL_PASS)
         return loader, net, criterion
 
     def training_forward(self, batch_x: tuple[torch.Tensor, torch.Tensor], net: torch.nn.Module,
@@ -170,6 +132,10 @@ class _AnoOnlyBase(BaseDetector):
         """The base method's loss over ``out``, whose first ``n_unlabeled`` rows are unlabeled."""
         raise NotImplementedError
 
+    def _restore(self, state: dict[str, Any]) -> None:
+        state.setdefault("epoch_steps_", self.epoch_steps)  # checkpoints before epoch_steps=-1: an int
+        super()._restore(state)
+
     def _build_inference_net(self) -> torch.nn.Module:
         return self._build_net(self.n_features_in_, self.hidden_dims_).to(self.device_).eval()
 
@@ -186,11 +152,15 @@ _RAISES_AND_REFERENCES = f"""
 
 _COMMON_PARAMS = """
     epochs : int, default=50
-        Training epochs.
-    epoch_steps : int, default=20
+        Training epochs (at least 1).
+    epoch_steps : int or -1, default=20
         Mini-batches per epoch, whatever the number of samples (50 x 20 is
         DevNet's reference setting; a fit on a few thousand rows takes seconds
-        on one CPU core).
+        on one CPU core). ``-1`` is DeepOD's full pass: each epoch puts every
+        unlabeled sample in exactly one of its ``ceil(n_unlabeled /
+        batch_size)`` batches (the last one topped up with other unlabeled
+        samples to ``batch_size``, so BN always sees full batches), each with
+        ``anomaly_batch_size`` labeled anomalies drawn with replacement.
     batch_size : int, default=128
         Unlabeled samples per mini-batch (``b_u``), drawn without replacement.
     anomaly_batch_size : int, default=32
@@ -203,7 +173,9 @@ _COMMON_PARAMS = """
     hidden_dims : str, int or list of int, default='100,50'
         Hidden layer widths, in DeepOD's forms (``'100,50'``, ``100``, ``[100, 50]``).
     act : str, default='ReLU'
-        Activation, a class name in ``torch.nn`` such as {'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh'}.
+        Activation, the name of an element-wise activation of ``torch.nn`` such as
+        {'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh'} (every accepted name:
+        ``deepod_mnp._params.ACTIVATION_NAMES``).
     bias : bool, default=False
         Additive biases in the linear layers and affine BN. Leave it False:
         with biases the anomaly-only loss can be lowered by shifting every
@@ -215,9 +187,13 @@ _COMMON_PARAMS = """
     device : str, default='auto'
         ``'auto'`` (CUDA if available, else CPU) or any torch device string.
     verbose : int, default=0
-        1 shows a progress bar over epochs; per-epoch losses go to
-        ``logging.getLogger('deepod_mnp.base')`` at DEBUG level.
-    random_state : int or None, default=42
+        1 (or more) shows a progress bar over epochs and logs the loss at
+        epoch 1 and every ``prt_steps`` epochs at INFO level to
+        ``logging.getLogger('deepod_mnp.base')`` (every epoch at DEBUG level).
+    prt_steps : int, default=10
+        Epochs between two INFO log lines when ``verbose`` is on (DeepOD's
+        ``prt_steps``, which prints instead).
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=42
         Seed of every random choice, drawn in ``fit`` without touching the
         global RNGs; the same seed gives the same scores on CPU.
     loss_on : {'anomalies', 'all'}, default='anomalies'
@@ -230,6 +206,8 @@ _COMMON_ATTRIBUTES = """
         Number of features seen in ``fit``.
     hidden_dims_ : list of int
         The parsed ``hidden_dims``.
+    epoch_steps_ : int
+        Mini-batches per epoch actually run (``epoch_steps`` resolved).
     device_ : torch.device
         Device the network lives on.
     loss_history_ : pandas.DataFrame
@@ -275,11 +253,16 @@ class DevNetAnoOnly(_AnoOnlyBase):
         Confidence margin of the deviation loss (DeepOD's and DevNet's default).
     l : int, default=5000
         Size of the Gaussian reference sample of the deviation loss.
+    rep_dim : None, default=None
+        Accepted for DeepOD's shared vocabulary only: DevNet has no
+        representation layer of its own (DeepOD's DevNet ignores its
+        ``rep_dim``). Any other value raises ``ValueError`` in ``fit``; the
+        width of the last hidden layer is ``hidden_dims[-1]``.
 
     Attributes
     ----------
-    net : torch.nn.Sequential
-        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).{_ATTRIBUTES_AND_REFERENCES}
+    net_ : torch.nn.Sequential
+        ``body`` (MLPnet), ``bn`` and ``score`` (also ``net``).{_ATTRIBUTES_AND_REFERENCES}
     G. Pang, C. Shen, A. van den Hengel. Deep Anomaly Detection with Deviation
     Networks. KDD 2019.
     """
@@ -289,15 +272,20 @@ class DevNetAnoOnly(_AnoOnlyBase):
     def __init__(self, *, epochs: int = 50, epoch_steps: int = 20, batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-5,
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
-                 margin: float = 5.0, l: int = 5000, inference_batch_size: int = 65536,  # noqa: E741
+                 margin: float = 5.0, l: int = 5000, rep_dim: None = None,  # noqa: E741
+                 inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42, loss_on: str = "anomalies") -> None:
+                 prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies") -> None:
         store_params(self, locals())
 
     _parameter_constraints: ClassVar[dict] = {
         **_AnoOnlyBase._parameter_constraints,
         "margin": [POSITIVE_REAL],
         "l": [Interval(numbers.Integral, 2)],
+        "rep_dim": [Predicate(lambda v: v is None,
+                              "None: DevNet scores from its last hidden layer, whose width is "
+                              "hidden_dims[-1], and has no representation layer for rep_dim to set "
+                              "(DeepOD's DevNet ignores it)")],
     }
 
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Sequential:
@@ -355,8 +343,8 @@ class DeepSADAnoOnly(_AnoOnlyBase):
 
     Attributes
     ----------
-    net : torch.nn.Sequential
-        ``body`` (Linear -> BN -> act layers) and ``code`` (DeepOD's name for the network).
+    net_ : torch.nn.Sequential
+        ``body`` (Linear -> BN -> act layers) and ``code`` (also readable as ``net``, DeepOD's name).
     center_ : ndarray of shape (rep_dim,)
         The hypersphere centre ``c``.{_ATTRIBUTES_AND_REFERENCES}
     L. Ruff, R. A. Vandermeulen, N. Goernitz, A. Binder, E. Mueller, K.-R. Mueller,
@@ -371,7 +359,7 @@ class DeepSADAnoOnly(_AnoOnlyBase):
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
                  rep_dim: int = 128, eta: float = 1.0, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42, loss_on: str = "anomalies") -> None:
+                 prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies") -> None:
         store_params(self, locals())
 
     _parameter_constraints: ClassVar[dict] = {

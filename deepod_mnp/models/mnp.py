@@ -16,11 +16,14 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from deepod_mnp._params import (
+    BOOLEAN,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
+    NONE,
     POSITIVE_INT,
     POSITIVE_REAL,
     Options,
+    parse_hidden_dims,
 )
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.method.dwa import DynamicWeightAveraging
@@ -28,7 +31,7 @@ from deepod_mnp.method.fused import fused_for
 from deepod_mnp.method.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.method.networks import MNPEnsemble, MNPNet, ensemble_mean
 from deepod_mnp.method.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
-from deepod_mnp.method.sampling import MixedBatchLoader, resolve_epoch_steps
+from deepod_mnp.method.sampling import FULL_PASS, MixedBatchLoader, resolve_epoch_steps
 from deepod_mnp.method.similarity import max_similarity, normality_weights
 
 logger = logging.getLogger(__name__)
@@ -58,17 +61,22 @@ class MNP(BaseDetector):
     Parameters
     ----------
     epochs : int, default=5
-        Training epochs after pretraining. Short training is deliberate: without
+        Training epochs after pretraining (at least 1). Short training is deliberate: without
         validation labels to early-stop on, longer training overfits the few
         labeled anomalies (see BENCHMARKS.md, "How the defaults were chosen").
-    epoch_steps : int or 'auto', default='auto'
+    epoch_steps : int, -1 or 'auto', default='auto'
         Mini-batches per epoch, of training and of each pretraining stage.
-        ``'auto'`` makes an epoch one pass over the unlabeled samples, clipped
-        to 8..16 batches: small data sets train briefly, and from
-        ``16 * batch_size`` unlabeled samples up an epoch costs the same
-        whatever N is. The development splits chose it over a fixed 64 and
-        over the earlier cap of 64 (see BENCHMARKS.md, "How the defaults were
-        chosen").
+        ``'auto'`` makes an epoch as many batches as one pass over the
+        unlabeled samples takes, clipped to 8..16 batches: small data sets
+        train briefly, and from ``16 * batch_size`` unlabeled samples up an
+        epoch costs the same whatever N is. The development splits chose it
+        over a fixed 64 and over the earlier cap of 64 (see BENCHMARKS.md, "How
+        the defaults were chosen"). ``-1`` is DeepOD's full pass: each epoch
+        (and each pretraining epoch) puts every unlabeled sample in exactly one
+        of its ``ceil(n_unlabeled / batch_size)`` batches (the last one topped
+        up with other unlabeled samples to ``batch_size``); each batch still
+        adds ``anomaly_batch_size`` labeled anomalies drawn with replacement.
+        A positive int is that many batches, each drawn afresh.
     batch_size : int, default=128
         Unlabeled samples per mini-batch (``b_u``).
     anomaly_batch_size : int, default=32
@@ -79,6 +87,18 @@ class MNP(BaseDetector):
         Adam weight decay.
     rep_dim : int, default=8
         Latent dimension H. The hidden width is ``D - (D - H) // 2``.
+    hidden_dims : None, str, int or list of int, default=None
+        The encoder's hidden layer widths, in DeepOD's forms (``'100,50'``,
+        ``100``, ``[100, 50]``); the decoder mirrors them. None is the paper's
+        single hidden layer of ``D - (D - H) // 2`` units.
+    act : str, default='LeakyReLU'
+        Activation (DeepOD's ``act``, one of ``deepod_mnp._params.ACTIVATION_NAMES``)
+        of every autoencoder block but the decoder's output, which keeps the
+        paper's LeakyReLU so that reconstructions can take any sign, and of
+        the scoring MLP's hidden layer. LeakyReLU is the paper's.
+    bias : bool, default=True
+        Bias of every linear layer (DeepOD's ``bias``; the paper's network has
+        biases, DeepOD's detectors default to False).
     n_prototypes : int or 'auto', default='auto'
         Number of normal prototypes k; ``'auto'`` picks k in 2..10 by the
         silhouette score of k-means on a random subsample of latent codes.
@@ -127,14 +147,19 @@ class MNP(BaseDetector):
     device : str, default='auto'
         ``'auto'`` (CUDA if available, else CPU) or any torch device string.
     verbose : int, default=0
-        1 shows a progress bar over epochs; logging goes to ``logging.getLogger('deepod_mnp')``.
-    random_state : int or None, default=42
+        1 (or more) shows a progress bar over epochs and logs each member's
+        losses at epoch 1 and every ``prt_steps`` epochs at INFO level to
+        ``logging.getLogger('deepod_mnp.base')`` (every epoch at DEBUG level).
+    prt_steps : int, default=10
+        Epochs between two INFO log lines when ``verbose`` is on (DeepOD's
+        ``prt_steps``, which prints instead).
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=42
         Seed of every random choice; the same seed gives the same scores on CPU.
 
     Attributes
     ----------
-    net : MNPEnsemble
-        The trained members (DeepOD's name for the network).
+    net_ : MNPEnsemble
+        The trained members (also readable as ``net``, DeepOD's name).
     prototypes_ : ndarray of shape (n_ensemble * k, rep_dim)
         Learned prototypes, L2-normalised, member by member (each member's
         prototypes live in its own latent space).
@@ -166,7 +191,8 @@ class MNP(BaseDetector):
     model_name = "MNP"
     _parameter_constraints: ClassVar[dict] = {
         **BaseDetector._parameter_constraints,
-        "epoch_steps": [POSITIVE_INT, "auto"],
+        "epoch_steps": [*BaseDetector._parameter_constraints["epoch_steps"], "auto"],
+        "hidden_dims": [*BaseDetector._parameter_constraints["hidden_dims"], NONE],
         "n_prototypes": [POSITIVE_INT, "auto"],
         "pretrain_epochs": [NON_NEGATIVE_INT],
         "rep_dim": [POSITIVE_INT],
@@ -178,6 +204,8 @@ class MNP(BaseDetector):
         "beta": [NON_NEGATIVE_REAL],
         "recon_loss": [Options(RECON_LOSSES)],
         "score_loss": [Options(RECON_LOSSES)],
+        **{name: [BOOLEAN] for name in ("normalize_weights", "fixed_dec_target", "use_recon_loss",
+                                         "use_prototype_loss", "use_weights", "recon_in_score")},
     }
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
         *BaseDetector._fitted_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_")
@@ -187,7 +215,8 @@ class MNP(BaseDetector):
 
     def __init__(self, *, epochs: int = 5, epoch_steps: int | str = "auto", batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 5e-3, weight_decay: float = 5e-4,
-                 rep_dim: int = 8, n_prototypes: int | str = "auto", alpha: float = 1.0,
+                 rep_dim: int = 8, hidden_dims: Any = None, act: str = "LeakyReLU", bias: bool = True,
+                 n_prototypes: int | str = "auto", alpha: float = 1.0,
                  beta: float = 1.0, margin: float = 0.02, dwa_temperature: float = 2.0,
                  recon_loss: str = "smooth_l1", score_loss: str = "smooth_l1",
                  normalize_weights: bool = True, fixed_dec_target: bool = False,
@@ -196,7 +225,7 @@ class MNP(BaseDetector):
                  use_prototype_loss: bool = True, use_weights: bool = True,
                  recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 random_state: int | None = 42) -> None:
+                 prt_steps: int = 10, random_state: int | None = 42) -> None:
         store_params(self, locals())
 
     # ------------------------------------------------------------------ checks
@@ -233,20 +262,22 @@ class MNP(BaseDetector):
         noise and ``n_prototypes`` is k (or ``'auto'`` for the first member).
         """
         rng, unlabeled, device = data.rng, data.unlabeled, X.device
-        net = MNPNet(X.shape[1], self.rep_dim, alpha=self.alpha, recon_loss=self.recon_loss,
-                     recon_in_score=self.recon_in_score).to(device)
+        net = self._build_net(X.shape[1], n_prototypes=1).to(device)
+        full_pass = self.epoch_steps == FULL_PASS
         pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps_,
                              batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                             noise=self.pretrain_noise, rng=rng, generator=generator)
+                             noise=self.pretrain_noise, rng=rng, generator=generator, full_pass=full_pass)
         sub = rng.choice(len(unlabeled), min(len(unlabeled), KMEANS_MAX_SAMPLES), replace=False)
         with torch.no_grad():
             Z = net.ae.encoder(unlabeled[torch.from_numpy(sub).to(device)]).cpu().numpy()
+        # a diverged pretraining shows here first (k-means would blame the data for the NaN)
+        self._check_finite_stage("autoencoder pretraining", "latent codes", bool(np.isfinite(Z).all()))
         centers, _, silhouettes = choose_prototypes(Z, n_prototypes,
                                                     random_state=int(rng.integers(2**31 - 1)))
         net.prototypes = torch.nn.Parameter(torch.from_numpy(centers).to(device))
         loader = MixedBatchLoader(X, y, batch_size=self.batch_size,
                                   anomaly_batch_size=self.anomaly_batch_size,
-                                  steps_per_epoch=self.epoch_steps_, rng=rng)
+                                  steps_per_epoch=self.epoch_steps_, rng=rng, full_pass=full_pass)
         losses = MNPLoss(margin=self.margin, beta=self.beta, score_loss=self.score_loss,
                          normalize_weights=self.normalize_weights, fixed_dec_target=self.fixed_dec_target,
                          use_weights=self.use_weights, use_recon_loss=self.use_recon_loss,
@@ -335,8 +366,12 @@ class MNP(BaseDetector):
         state["silhouette_scores_"] = dict(state.get("silhouette_scores_", {}))
         super()._restore(state)
 
+    def _build_net(self, n_features: int, n_prototypes: int) -> MNPNet:
+        """One member's untrained network (the paper's, unless ``hidden_dims``, ``act`` or ``bias`` say)."""
+        hidden = None if self.hidden_dims is None else parse_hidden_dims(self.hidden_dims)
+        return MNPNet(n_features, self.rep_dim, n_prototypes, alpha=self.alpha, recon_loss=self.recon_loss,
+                      recon_in_score=self.recon_in_score, hidden_dims=hidden, act=self.act, bias=self.bias)
+
     def _build_inference_net(self) -> MNPEnsemble:
-        return MNPEnsemble([
-            MNPNet(self.n_features_in_, self.rep_dim, self.n_prototypes_, alpha=self.alpha,
-                   recon_loss=self.recon_loss, recon_in_score=self.recon_in_score)
-            for _ in range(self.n_ensemble)])
+        return MNPEnsemble([self._build_net(self.n_features_in_, self.n_prototypes_)
+                            for _ in range(self.n_ensemble)])

@@ -1,0 +1,1 @@
+"""Maintainer tools of deepod-mnp (not installed with the package)."""
