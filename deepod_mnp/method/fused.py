@@ -264,6 +264,9 @@ class FusedMNP(nn.Module):
     def score_and_rep(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent codes side by side, (n, M*H) (``decision_function(return_rep=True)``'s), and scores,
         in passes of :attr:`block_rows` rows."""
+        if x.shape[0] == 1:  # one row takes BLAS's matrix-vector path, which sums in another order:
+            z, score = self.score_and_rep(x.expand(2, -1))  # score it as a batch, like any other row
+            return z[:1], score[:1]
         outs = [self._parts(block) for block in x.split(self.block_rows)]
         if len(outs) == 1:
             return outs[0][4], outs[0][0].mean(dim=1)
