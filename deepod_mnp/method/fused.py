@@ -1,6 +1,6 @@
 """A fitted MNP ensemble as one torch module of batched matrix products (the scoring hot path).
 
-:class:`FusedMNP` is built from a fitted :class:`~deepod_mnp.MNP`'s members
+:class:`FusedMNP` is built from a fitted MNP detector's members
 (read through their fitted modules, never retrained): the members' first
 encoder layers, which all read the same input, become one matrix product of
 width ``M * h``; every later layer becomes one batched product over the M
@@ -8,9 +8,9 @@ members. The module computes exactly what ``MNP.decision_function`` computes
 (Eq. 1-2, 6, 11 and the member mean), up to float rounding, and folds an
 affine input scaling (``x * mul + add``) in front of it. MNP's
 ``inference_forward`` scores with it (:func:`fused_for`), and it is the module
-that :mod:`deepod_mnp.serving.onnx` exports. It lives in ``method/`` because
+that the ONNX export (``serving/onnx.py``) writes. It lives in ``method/`` because
 the detectors may import only ``method/`` (CONTRIBUTING.md, "Architecture");
-:mod:`deepod_mnp.serving.fused` is its public home.
+``serving/fused.py`` is its public home.
 
 Per row and member the work is two linear layers each way plus the scoring
 MLP; :func:`flops_per_row` counts it.
@@ -301,45 +301,6 @@ def flops_per_row(fused: FusedMNP) -> int:
     macs += getattr(fused, f"w{fused.n_layers - 1}").numel()
     macs += fused.proto_bd.numel() // m + (fused.s1_w.numel() + fused.s2_w.numel()) // m
     return 2 * macs
-
-
-def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int | None = None,
-                 workers: int = 1) -> np.ndarray:
-    """Float64 scores of the float32 rows ``X`` (n, D), scored in chunks under inference mode.
-
-    Parameters
-    ----------
-    fused : FusedMNP
-        The scorer.
-    X : array of shape (n, D)
-        Rows (cast to float32 when they are not).
-    chunk_rows : int, optional
-        Rows per forward pass; default :attr:`FusedMNP.block_rows`, which
-        keeps a chunk's intermediates in a core's cache.
-    workers : int, default=1
-        Python threads scoring chunks side by side (torch releases the GIL in
-        its kernels). Run them with torch at one intra-op thread (e.g. under
-        ``threadpoolctl`` / ``torch.set_num_threads(1)`` set by the caller):
-        this function never changes torch's process-wide thread count.
-    """
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    out = np.empty(len(X), dtype=np.float64)
-    chunk_rows = chunk_rows or fused.block_rows
-    starts = range(0, len(X), chunk_rows)
-
-    def one(start: int) -> None:
-        with torch.inference_mode():  # grad mode is per thread
-            out[start:start + chunk_rows] = fused(torch.from_numpy(X[start:start + chunk_rows])).numpy()
-
-    if workers > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            list(pool.map(one, starts))
-    else:
-        for start in starts:
-            one(start)
-    return out
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> (key, FusedMNP)
