@@ -27,6 +27,7 @@ from deepod_mnp._params import (
 )
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.method.dwa import DynamicWeightAveraging
+from deepod_mnp.method.fused import fused_for
 from deepod_mnp.method.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.method.networks import MNPEnsemble, MNPNet, ensemble_mean
 from deepod_mnp.method.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
@@ -305,7 +306,15 @@ class MNP(BaseDetector):
     # -------------------------------------------------------------- inference
     def inference_forward(self, batch_x: torch.Tensor, net: MNPEnsemble,
                           criterion: None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent codes and anomaly scores (Eq. 11) of one chunk."""
+        """Latent codes and anomaly scores (Eq. 11) of one chunk.
+
+        On the CPU the fitted ensemble scores as one module of batched matrix
+        products (:func:`deepod_mnp.method.fused.fused_for`, cached): the same
+        scores to float rounding (1e-6, tested), about twice as fast.
+        """
+        fused = fused_for(self) if net is getattr(self, "net", None) else None
+        if fused is not None:
+            return fused.score_and_rep(batch_x)
         out = net(batch_x.to(self.device_, non_blocking=True))
         return out.z, out.score
 
