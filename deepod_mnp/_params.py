@@ -16,6 +16,7 @@ detector declares through :class:`~deepod_mnp.base.BaseDetector`:
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,11 @@ import torch
 
 @dataclass(frozen=True)
 class Interval:
-    """An integer (``kind=numbers.Integral``) or real number in ``[low, high]``; bools never count."""
+    """An integer (``kind=numbers.Integral``) or finite real number in ``[low, high]``.
+
+    Bools never count, and NaN or an infinity is never accepted, even without
+    bounds: a real parameter is always a finite number.
+    """
 
     kind: type
     low: float | None = None
@@ -40,7 +45,13 @@ class Interval:
     def _of_kind(self, value: Any) -> bool:
         return not isinstance(value, (bool, np.bool_)) and isinstance(value, self.kind)
 
+    @staticmethod
+    def _finite(value: Any) -> bool:
+        return isinstance(value, numbers.Integral) or math.isfinite(value)
+
     def _outside(self, value: Any) -> bool:
+        if not self._finite(value):
+            return True
         too_low = self.low is not None and (value < self.low if self.low_inclusive else value <= self.low)
         return too_low or (self.high is not None and value > self.high)
 
@@ -51,7 +62,8 @@ class Interval:
         return f"{'an integer' if integer else 'a number'} in {self._brackets()}"
 
     def _brackets(self) -> str:
-        return f"{'[' if self.low_inclusive else '('}{self.low}, {self.high}]"
+        low = f"{'[' if self.low_inclusive else '('}{self.low}" if self.low is not None else "(-inf"
+        return f"{low}, {self.high}]" if self.high is not None else f"{low}, inf)"
 
     def error(self, name: str, value: Any) -> str | None:
         """The specific message when ``value`` is a number (of the wrong kind or out of range)."""
@@ -60,6 +72,8 @@ class Interval:
         if not self._of_kind(value):
             kind = "an integer" if self.kind is numbers.Integral else "a number"
             return f"{name} must be {kind}, got {value!r}."
+        if not self._finite(value):
+            return f"{name} must be a finite number, got {value!r}."
         return f"{name}={value!r} is outside {self._brackets()}."
 
 
@@ -105,6 +119,10 @@ POSITIVE_REAL = Interval(numbers.Real, 0, low_inclusive=False)
 NON_NEGATIVE_REAL = Interval(numbers.Real, 0)
 BOOLEAN = Predicate(lambda v: isinstance(v, (bool, np.bool_)), "True or False")
 NONE = Predicate(lambda v: v is None, "None")
+#: ``random_state`` as scikit-learn takes it (``check_random_state``), plus a NumPy ``Generator``.
+RANDOM_STATE = [NONE, Interval(numbers.Integral, 0, 2**32 - 1),
+                Predicate(lambda v: isinstance(v, (np.random.RandomState, np.random.Generator)),
+                          "a numpy.random.RandomState or numpy.random.Generator")]
 
 #: ``epoch_steps=-1``: DeepOD's "all the batches", one full pass over the unlabeled samples per epoch
 #: (its batches: :func:`deepod_mnp.method.sampling.full_pass_batches`).
@@ -112,8 +130,14 @@ FULL_PASS_STEPS = Predicate(
     lambda v: isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v == -1,
     "-1 (one full pass over the unlabeled samples per epoch)")
 
-#: Activations DeepOD documents for its MLPs (any argument-free activation of ``torch.nn`` works).
+#: Activations DeepOD documents for its MLPs (every name of :data:`ACTIVATION_NAMES` works).
 ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
+#: Every ``act`` accepted: the element-wise activations of ``torch.nn`` that need no argument (DeepOD's
+#: MLPs instantiate ``torch.nn.modules.activation.<act>()``). ``Threshold`` (needs arguments),
+#: ``GLU`` (halves the width), ``MultiheadAttention`` and the softmaxes are not element-wise; ``Module``
+#: (which that module also holds) is no activation.
+ACTIVATION_NAMES = tuple(name for name in torch.nn.modules.activation.__all__ if name not in (
+    "Threshold", "GLU", "MultiheadAttention", "Softmin", "Softmax", "Softmax2d", "LogSoftmax"))
 
 
 def parse_hidden_dims(hidden_dims: Any) -> list[int]:
@@ -146,28 +170,14 @@ def _is_hidden_dims(hidden_dims: Any) -> bool:
 
 def activation(act: str) -> torch.nn.Module:
     """A new module of the activation named ``act`` in ``torch.nn`` (DeepOD's ``act``), e.g. ``'ReLU'``."""
-    cls = getattr(torch.nn.modules.activation, act, None) if isinstance(act, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
-        raise ValueError(f"act={act!r} is not an activation of torch.nn; use one of {ACTIVATIONS}.")
-    try:
-        return cls()
-    except TypeError as exc:  # e.g. MultiheadAttention, Threshold: not argument-free
-        raise ValueError(f"act={act!r} needs arguments; use an argument-free activation such as "
-                         f"one of {ACTIVATIONS}.") from exc
-
-
-def _is_activation(act: Any) -> bool:
-    try:
-        activation(act)
-    except ValueError:
-        return False
-    return True
+    if not (isinstance(act, str) and act in ACTIVATION_NAMES):
+        raise ValueError(f"act must be one of {ACTIVATION_NAMES}, got {act!r}.")
+    return getattr(torch.nn.modules.activation, act)()
 
 
 HIDDEN_DIMS = Predicate(_is_hidden_dims, "a comma-separated string, an int or a list of positive ints "
                                          "with at least one layer, e.g. '100,50'")
-ACTIVATION = Predicate(_is_activation, f"the name of an argument-free activation of torch.nn, "
-                                       f"e.g. one of {ACTIVATIONS}")
+ACTIVATION = Options(ACTIVATION_NAMES)
 
 
 def _accepts(constraint: Constraint, value: Any) -> bool:

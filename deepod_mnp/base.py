@@ -41,14 +41,19 @@ from deepod_mnp._params import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    RANDOM_STATE,
     Interval,
     Predicate,
     validate_params,
 )
-from deepod_mnp._validation import check_X, check_y
+from deepod_mnp._validation import check_scoring_X, check_X, check_y, feature_names
 from deepod_mnp.method.scaling import FeatureScaler, is_valid_spec, make_scaler
 
 logger = logging.getLogger(__name__)
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit that ran but cannot rank anything: one distinct training row, or constant training scores."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -98,6 +103,14 @@ def _draw_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(2**31 - 1))
 
 
+def _warn_if_degenerate_data(model: Any, X: np.ndarray) -> None:
+    """``DegenerateFitWarning`` when every training row is the same (all features constant)."""
+    if len(X) > 1 and not np.any(X != X[0]):
+        warnings.warn(f"{type(model).__name__} is fitted on {len(X)} copies of one row (every feature is "
+                      "constant): nothing distinguishes the samples, so every score will be the same.",
+                      DegenerateFitWarning, stacklevel=3)
+
+
 class BaseDetector(BaseDeepAD, BaseEstimator):
     """Fitting, training, scoring and persistence shared by every detector of the project.
 
@@ -120,7 +133,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
 
     #: Parameter name -> allowed forms, checked by :func:`deepod_mnp._params.validate_params`.
     _parameter_constraints: ClassVar[dict] = {
-        "epochs": [NON_NEGATIVE_INT],
+        "epochs": [POSITIVE_INT],  # 0 would score with an untrained network
         "batch_size": [POSITIVE_INT],
         "anomaly_batch_size": [POSITIVE_INT],
         "lr": [POSITIVE_REAL],
@@ -134,12 +147,15 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         "hidden_dims": [HIDDEN_DIMS],
         "act": [ACTIVATION],
         "bias": [BOOLEAN],
+        "random_state": RANDOM_STATE,
+        "device": [Predicate(lambda v: isinstance(v, (str, torch.device)), "a torch device string such as "
+                                                                         "'auto', 'cpu' or 'cuda:0'")],
         "scaler": [Predicate(is_valid_spec, "None or a scaler such as 'minmax', 'robust' or "
                              "'robust+clip' (deepod_mnp.method.scaling)")],
     }
     #: The fitted state after ``fit`` (``feature_names_in_`` besides, for DataFrames).
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
-        "net", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_", "threshold_",
+        "net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_", "threshold_",
         "labels_")
     #: Fitted attributes that :meth:`save_model` writes besides the weights (the rest are rebuilt).
     _saved_attributes: ClassVar[tuple[str, ...]] = ("n_features_in_", "scaler_", "decision_scores_",
@@ -152,6 +168,27 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     # ------------------------------------------------------------------ checks
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """The trained network ``net_`` under DeepOD's name (a fitted attribute ends in ``_``)."""
+        try:
+            return self.__dict__["net_"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no network before fit") from None
+
+    @net.setter
+    def net(self, value: torch.nn.Module) -> None:
+        self.__dict__["net_"] = value
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: an outlier detector of finite dense 2-D data, weakly supervised by ``y``."""
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "outlier_detector"
+        tags.target_tags.required = self._anomalies_required is not None
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
 
     def _clear_fitted(self, keep: set[str] | None = None) -> None:
         """Drop the fitted state (and, with ``keep``, every attribute not in it): unfitted again."""
@@ -186,7 +223,9 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data (NumPy array or pandas DataFrame, any real dtype).
+            Training data (NumPy array or pandas DataFrame, any real dtype), at
+            least 2 rows. A DataFrame whose column names are all strings sets
+            ``feature_names_in_``, which scoring then checks as scikit-learn does.
         y : array-like of shape (n_samples,), optional
             1 for a labeled anomaly, 0 for an unlabeled sample.
 
@@ -194,15 +233,29 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         -------
         self
             The fitted detector.
+
+        Raises
+        ------
+        ValueError
+            Invalid parameters (each checked against ``_parameter_constraints``), X or y.
+        RuntimeError
+            Training, pretraining or the fitted network diverged (non-finite); the
+            message names the stage. The detector is left unfitted.
+
+        Warns
+        -----
+        DegenerateFitWarning
+            The training rows are all the same, or the training scores are.
         """
         self._clear_fitted()
         before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
         validate_params(self)
-        columns = getattr(X, "columns", None)
+        names = feature_names(X)  # scikit-learn's rule: all-string column names, else none
         scaler = make_scaler(self.scaler)
-        X = self._scaled(X, scaler, fit=True)
+        X = self._scaled(X, scaler, fit=True)  # validated (at least 2 rows), scaled, float32
         y = self._check_y(y, len(X))
         self._check_training_data(X, y)
+        _warn_if_degenerate_data(self, X)
         device = resolve_device(self.device)
         try:
             self._fit(X, y, device)
@@ -210,28 +263,23 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             self._clear_fitted(keep=before)  # nothing of a failed fit stays, the device copy of X included
             raise
         self.scaler_ = scaler
-        if columns is not None:
-            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        if names is not None:
+            self.feature_names_in_ = names
         return self
 
-    @staticmethod
-    def _scaled(X: Any, scaler: FeatureScaler | None, *, fit: bool = False,
-                n_features: int | None = None) -> np.ndarray:
+    def _scaled(self, X: Any, scaler: FeatureScaler | None, *, fit: bool = False) -> np.ndarray:
         """Validated X with the input scaling applied (fitted first when ``fit``), as float32.
 
-        Without a scaler this is :func:`~deepod_mnp._validation.check_X`. With
-        one, X is validated and scaled in float64 before the cast to float32,
-        so raw units of any magnitude keep their precision.
+        Validation is :func:`~deepod_mnp._validation.check_X` in ``fit`` (at least
+        two rows) and :func:`~deepod_mnp._validation.check_scoring_X` when
+        scoring; without a scaler its result is returned as is. With one, X is
+        scaled in float64 before the cast to float32, so raw units of any
+        magnitude keep their precision.
         """
+        checked = check_X(X, min_samples=2) if fit else check_scoring_X(self, X)
         if scaler is None:
-            return check_X(X, n_features=n_features)
-        arr = check_array(X, dtype=np.float64, ensure_2d=True, order="C",  # finite by default
-                          input_name="X")
-        if arr.size and np.abs(arr).max() > np.finfo(np.float32).max:
-            check_X(X)  # the networks' float32 contract: raises scikit-learn's "too large" error
-        if n_features is not None and arr.shape[1] != n_features:
-            raise ValueError(f"X has {arr.shape[1]} features, but the detector was fitted with {n_features} "
-                             "features.")
+            return checked
+        arr = check_array(X, dtype=np.float64, ensure_2d=True, order="C", input_name="X")  # finite by default
         if fit:
             scaler.fit(arr)
         return np.ascontiguousarray(scaler.transform(arr, np.float32))
@@ -246,7 +294,16 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             data = TrainingData(X_t, y, X_t[torch.from_numpy(np.flatnonzero(y == 0)).to(device)], rng)
             self.net, self.loss_history_ = self._fit_net(data)
             del data, X_t
+        self._check_finite_stage("training", "weights",
+                                 all(bool(torch.isfinite(p).all()) for p in self.net.state_dict().values()))
         self.decision_scores_ = self._score(X)
+        self._check_finite_stage("training", "scores of the training data",
+                                 bool(np.isfinite(self.decision_scores_).all()))
+        if np.ptp(self.decision_scores_) <= 1e-7 * max(1.0, float(np.abs(self.decision_scores_).max())):
+            warnings.warn(f"{type(self).__name__} scores every training sample the same "
+                          f"({self.decision_scores_[0]:.6g}): the fit ranks nothing. Check the input data "
+                          "(constant or duplicated rows) and the training budget.",
+                          DegenerateFitWarning, stacklevel=3)
         self._set_threshold()
         self.n_features_in_ = X.shape[1]
 
@@ -295,6 +352,12 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             raise RuntimeError(f"{type(self).__name__} training diverged: non-finite loss {shown} at epoch "
                                f"{epoch}. Try a smaller lr or check the input scaling.")
 
+    def _check_finite_stage(self, stage: str, what: str, finite: bool) -> None:
+        """The divergence check of a stage that is not an epoch: ``RuntimeError`` unless ``finite``."""
+        if not finite:
+            raise RuntimeError(f"{type(self).__name__} {stage} diverged: non-finite {what}. "
+                               f"Try a smaller lr (lr={self.lr!r}) or check the input scaling.")
+
     def _set_threshold(self) -> None:
         """``threshold_`` and ``labels_`` from ``decision_scores_`` (DeepOD's rule)."""
         self.threshold_ = np.percentile(self.decision_scores_, 100 * (1 - self.contamination))
@@ -309,11 +372,14 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         """The criterion ``inference_forward`` receives (None unless scoring needs one)."""
         return None
 
-    def _score_chunks(self, chunks: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Representations and scores of the chunks of :meth:`inference_prepare`.
+    def _score_chunks(self, chunks: Any, return_rep: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
+        """Representations (only with ``return_rep``, else None) and scores of the chunks of
+        :meth:`inference_prepare`.
 
-        On a CPU with several torch threads the chunks are scored by as many
-        Python threads of one torch thread each: many small operations run
+        Without ``return_rep`` each chunk's representations are dropped as soon as
+        the chunk is scored, so scoring holds only the scores besides one chunk
+        per worker. On a CPU with several torch threads the chunks are scored by
+        as many Python threads of one torch thread each: many small operations run
         faster side by side than split across threads one by one
         (BENCHMARKS.md, "Speed and scale"). torch's thread count is 1 while they
         run and is restored afterwards. This is the one scoring hot path.
@@ -322,32 +388,39 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         chunks = list(chunks)
         n_threads = torch.get_num_threads()
         n_workers = min(n_threads, len(chunks)) if self.device_.type == "cpu" else 1
+        # each chunk's scores go straight into one array: no per-chunk results stay allocated between
+        # the large temporaries of the next chunks (which kept the heap from shrinking)
+        ends = np.cumsum([len(chunk) for chunk in chunks])
+        scores = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.float64)
+        reps: list[np.ndarray | None] = [None] * len(chunks)
 
-        def forward(chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(i: int) -> None:
             with torch.inference_mode():  # grad mode is per thread
-                return self.inference_forward(chunk, net, criterion)
+                z, chunk_scores = self.inference_forward(chunks[i], net, criterion)
+                scores[ends[i] - len(chunks[i]):ends[i]] = chunk_scores.cpu().numpy()
+                if return_rep:
+                    reps[i] = z.cpu().numpy()
 
         if n_workers > 1:
             torch.set_num_threads(1)
             try:
                 with ThreadPoolExecutor(n_workers) as pool:
-                    outs = list(pool.map(forward, chunks))
+                    list(pool.map(forward, range(len(chunks))))
             finally:
                 torch.set_num_threads(n_threads)
         else:
-            outs = [forward(chunk) for chunk in chunks]
-        z, scores = (torch.cat(parts).cpu().numpy() for parts in zip(*outs))
-        return z, scores
+            for i in range(len(chunks)):
+                forward(i)
+        return (np.concatenate(reps) if return_rep else None), scores
 
     def _score(self, X: np.ndarray, return_rep: bool = False):
-        z, scores = self._score_chunks(self.inference_prepare(X))
-        scores = scores.astype(np.float64)
+        z, scores = self._score_chunks(self.inference_prepare(X), return_rep)
         return (scores, z) if return_rep else scores
 
     def _check_scoring_X(self, X: Any) -> np.ndarray:
         """Validated X with the fitted input scaling applied: what the network sees."""
         check_is_fitted(self)
-        return self._scaled(X, getattr(self, "scaler_", None), n_features=self.n_features_in_)
+        return self._scaled(X, getattr(self, "scaler_", None))
 
     def decision_function(self, X: Any, return_rep: bool = False):
         """Anomaly scores of X; higher is more anomalous.
@@ -355,9 +428,13 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Samples to score. Each score depends on its own row only.
+            Samples to score. Each score depends on its own row only. A DataFrame
+            must have the columns of ``fit`` in the same order when ``fit`` saw names
+            (``ValueError`` otherwise; names on one side only warn).
         return_rep : bool, default=False
             Also return each sample's representation, as DeepOD's detectors do.
+            Without it no representation is kept: scoring holds the scores and one
+            chunk per worker.
 
         Returns
         -------
@@ -474,8 +551,12 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
 
     @classmethod
     def load_model(cls, path: str | Path, device: str | None = None) -> BaseDetector:
-        """Load a detector written by :meth:`save_model`, optionally onto another device."""
-        return persistence.load(cls, path, device)
+        """Load a detector written by :meth:`save_model`, optionally onto another device.
+
+        Raises ``ValueError`` ("... is not a valid deepod-mnp <model> checkpoint: <why>") for any
+        file that is not an intact checkpoint of this class (see :mod:`deepod_mnp.persistence`).
+        """
+        return persistence.load(cls, path, device, validate_params=validate_params)
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Rebuild the fitted state from :func:`deepod_mnp.persistence.load`'s decoded attributes."""
@@ -486,7 +567,8 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             state["scaler_"] = FeatureScaler.from_state(state["scaler_"])
         for name, value in state.items():
             setattr(self, name, value)
-        self.net = self._build_inference_net()
+        with torch.random.fork_rng(devices=[]):  # the initial weights (overwritten) must not draw globally
+            self.net = self._build_inference_net()
         self._set_threshold()
 
     @classmethod

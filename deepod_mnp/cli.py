@@ -234,6 +234,9 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="keep the results here (default: a temporary directory)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default: auto)")
 
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
+
+    serving_cli.add_parser(sub)
     return parser
 
 
@@ -387,6 +390,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from deepod_mnp.serving import cli as serving_cli
+
+    try:
+        return serving_cli.run(args)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deepod-mnp`` console script.
 
@@ -403,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo}
+    handlers = {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
+                "score": _score}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

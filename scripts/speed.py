@@ -10,6 +10,17 @@ Measures, in one run on one machine (PROTOCOL.md "Speed" and "Scale"):
 (b) MNP scoring throughput (rows/s) of ``decision_function`` on 1,000,000 x D
     float32 rows for D = 16, 64, 200, with a model fitted on a small synthetic
     set of that D;
+(e) scoring paths on 1,000,000 x D float32 rows (``--paths``): ``decision_function``
+    as shipped, the fused torch scorer (``deepod_mnp.serving.fused``, its
+    threads spent as Python workers over chunks of one intra-op thread each)
+    and ONNX Runtime on the exported model (threads as workers, or as
+    ONNX Runtime's intra-op threads);
+    with the FLOPs per row, the machine's measured GEMM FLOP/s and the rows/s
+    limit they imply; best of ``--repeats`` runs, taken round robin over the
+    paths so that each sees the same load on a shared machine;
+(f) streaming memory (``--stream-rows``): peak resident memory of
+    ``deepod-mnp score`` on Parquet files of growing row counts (fresh
+    subprocess each);
 (c) MNP fit time and peak resident memory (``resource.getrusage`` maxrss, in a
     fresh subprocess per size, so that torch's allocations count) at N = 10k,
     100k and 1M synthetic rows of D = 100 float32.
@@ -21,6 +32,9 @@ Examples
 --------
     python scripts/speed.py --data pendigits gamma bank backdoor --threads 2
     python scripts/speed.py --skip fit --sizes 10000 100000 --out runs/speed_small.json
+    python scripts/speed.py --skip fit score scale --paths --threads 2 --out results/serving/speed.json
+    python scripts/speed.py --skip fit score scale --stream-rows 1000000 4000000 \
+        --out results/serving/stream.json
 """
 from __future__ import annotations
 
@@ -130,6 +144,150 @@ def scoring_profile(dim: int, *, n_rows: int, threads: int, device: str) -> dict
     return {"n_features": dim, "n_rows": n_rows, "ops": ops, "one_member_rows_per_s": member_rate}
 
 
+def gemm_rate(threads: int, *, size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 GEMM rate (FLOP/s) of torch.mm on size x size matrices, best of ``repeats``."""
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    best = float("inf")
+    with limited_threads(threads):
+        torch.mm(a, b)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def _best_rate(fn, n_rows: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return n_rows / min(times)
+
+
+def scoring_paths(dims: list[int], *, n_rows: int, repeats: int, threads: int) -> list[dict]:
+    """(e) Rows/s of each scoring path, its largest score difference to ``decision_function``,
+    FLOPs per row and the limit implied by the measured GEMM rate."""
+    import tempfile
+
+    from deepod_mnp.serving.fused import FusedMNP, flops_per_row, fused_scores
+    from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
+
+    peak = gemm_rate(threads)
+    rows = []
+    for dim in dims:
+        with limited_threads(1):
+            model, X = _scoring_model(dim, n_rows, "cpu")
+        fused = FusedMNP.from_model(model)
+        flops = flops_per_row(fused)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(model, Path(tmp) / "mnp.onnx")
+            paths = _paths(model, X, fused, OnnxScorer(path, threads=1, workers=threads),
+                           OnnxScorer(path, threads=threads, chunk_rows=16_384), threads, fused_scores)
+            with limited_threads(threads):
+                reference = _unfused(model, X)
+            diffs, rates = {}, {name: 0.0 for name in paths}
+            for name, (torch_threads, fn) in paths.items():
+                with limited_threads(torch_threads):
+                    diffs[name] = float(np.max(np.abs(fn() - reference)))  # also the warm-up
+            for _ in range(repeats):  # round robin: every path sees the same (shared) machine
+                for name, (torch_threads, fn) in paths.items():
+                    with limited_threads(torch_threads):
+                        rates[name] = max(rates[name], _best_rate(fn, n_rows, 1))
+            for name in paths:
+                rate, diff = rates[name], diffs[name]
+                rows.append({"n_features": dim, "path": name, "rows_per_s": rate, "max_abs_diff": diff,
+                             "flops_per_row": flops, "gflops": rate * flops / 1e9,
+                             "gemm_gflops": peak / 1e9, "limit_rows_per_s": peak / flops})
+                print(f"  D={dim} {name}: {rate:,.0f} rows/s (max |diff| {diff:.1e})", flush=True)
+    return rows
+
+
+def _unfused(model, X: np.ndarray) -> np.ndarray:
+    """``decision_function`` with the fused path switched off: what it did before (the members one by
+    one through ``MNPEnsemble.forward``, with the same validation, chunks and worker threads)."""
+    import deepod_mnp.models.mnp as mnp_module
+
+    real = mnp_module.fused_for
+    mnp_module.fused_for = lambda model: None
+    try:
+        return model.decision_function(X)
+    finally:
+        mnp_module.fused_for = real
+
+
+def _paths(model, X, fused, ort_workers, ort_intra, threads, fused_scores) -> dict[str, tuple]:
+    """Scoring path name -> (torch threads while it runs, a function scoring all of X)."""
+    return {
+        "decision_function, unfused (before)": (threads, lambda: _unfused(model, X)),
+        "decision_function (fused hot path)": (threads, lambda: model.decision_function(X)),
+        "fused torch, workers": (1, lambda: fused_scores(fused, X, workers=threads)),
+        "ONNX Runtime, workers": (1, lambda: ort_workers.decision_function(X)),
+        "ONNX Runtime, intra-op threads": (1, lambda: ort_intra.decision_function(X)),
+    }
+
+
+def _write_stream_data(path: Path, n: int, dim: int) -> None:
+    """n x dim random float32 rows as Parquet files of 250,000 rows, written block by block."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    cols = [f"x{i}" for i in range(dim)]
+    for i, start in enumerate(range(0, n, 250_000)):
+        part = rng.random((min(250_000, n - start), dim), dtype=np.float32)
+        pq.write_table(pa.table({c: part[:, j] for j, c in enumerate(cols)}), path / f"p{i:04d}.parquet")
+
+
+def _stream_worker(data: str, dim: int, threads: int, chunk_rows: int) -> dict[str, Any]:
+    """Runs in a fresh interpreter: fit a small MNP, then stream-score the Parquet directory ``data``."""
+    import tempfile
+
+    import pandas as pd
+
+    from deepod_mnp.serving.stream import score_table
+
+    with limited_threads(threads), tempfile.TemporaryDirectory() as tmp:
+        X_fit, y_fit = synthetic(5000, dim)
+        cols = [f"x{i}" for i in range(dim)]
+        model = MNP(epochs=1, pretrain_epochs=1, n_prototypes=4, device="cpu").fit(
+            pd.DataFrame(X_fit, columns=cols), y_fit)
+        model.decision_function(X_fit[:10_000])  # warm-up
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start = time.perf_counter()
+        n_out = score_table(model, data, Path(tmp) / "scores.parquet", label=True, chunk_rows=chunk_rows,
+                            progress=False)
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n_rows": n_out, "n_features": dim, "chunk_rows": chunk_rows, "seconds": seconds,
+            "rows_per_s": n_out / seconds, "peak_rss_before_scoring_mb": rss_before, "peak_rss_mb": peak,
+            "data_mb": n_out * dim * 4 / 2**20}
+
+
+def stream_memory(sizes: list[int], *, dim: int, threads: int, chunk_rows: int, timeout: float) -> list[dict]:
+    """(f) Peak memory of streaming scoring per table size, each in its own subprocess."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    rows = []
+    import tempfile
+
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_stream_data(Path(tmp) / "rows", n, dim)  # here, so the worker's peak is scoring's own
+            cmd = [sys.executable, __file__, "_stream-worker", "--data", str(Path(tmp) / "rows"),
+                   "--dim", str(dim), "--threads", str(threads), "--chunk-rows", str(chunk_rows)]
+            try:
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                                      check=True)
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                tail = (getattr(exc, "stderr", "") or "")[-500:]
+                rows.append({"n_rows": n, "n_features": dim, "error": f"{type(exc).__name__}: {tail}"})
+        print(f"  N={n:,}: {rows[-1]}", flush=True)
+    return rows
+
+
 def _scale_worker(n: int, dim: int, threads: int, device: str) -> dict[str, Any]:
     """Runs in a fresh interpreter: fit MNP (defaults) on n x dim synthetic rows."""
     with limited_threads(threads):
@@ -199,6 +357,17 @@ def report(results: dict[str, Any]) -> str:
         parts += [f"## (b) Scoring profile at D = {prof['n_features']} ({prof['n_rows']:,} rows)", "",
                   _table(prof["ops"], ["op", "self_cpu_share", "calls"]), "",
                   f"One member's bare forward pass: {prof['one_member_rows_per_s']:,.0f} rows/s.", ""]
+    if results.get("paths"):
+        parts += ["## (e) Scoring paths", "",
+                  _table(results["paths"], ["n_features", "path", "rows_per_s", "max_abs_diff",
+                                            "flops_per_row", "gflops", "gemm_gflops",
+                                            "limit_rows_per_s"]), ""]
+    if results.get("stream"):
+        parts += ["## (f) Streaming scoring memory (deepod-mnp score, Parquet in and out)", "",
+                  _table(results["stream"], ["n_rows", "n_features", "chunk_rows", "seconds",
+                                             "rows_per_s", "data_mb", "peak_rss_before_scoring_mb",
+                                             "peak_rss_mb", "error"]),
+                  ""]
     if results.get("scale"):
         parts += ["## (c) Fit time and peak memory vs N", "",
                   _table(results["scale"], ["n_rows", "n_features", "fit_time", "data_mb",
@@ -208,7 +377,7 @@ def report(results: dict[str, Any]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", default="run", choices=["run", "_scale-worker"],
+    parser.add_argument("mode", nargs="?", default="run", choices=["run", "_scale-worker", "_stream-worker"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--data", nargs="*", default=["pendigits", "gamma", "bank", "backdoor"],
                         help="data specs for (a) (see deepod_mnp.data.load_dataset)")
@@ -226,6 +395,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip", nargs="*", default=[], choices=["fit", "score", "scale"])
     parser.add_argument("--profile", type=int, metavar="D",
                         help="also profile scoring at this D (operator shares, one member's rows/s)")
+    parser.add_argument("--paths", action="store_true",
+                        help="(e) compare the scoring paths (shipped, fused torch, ONNX Runtime) at --dims")
+    parser.add_argument("--stream-rows", type=int, nargs="*", default=[],
+                        help="(f) streaming-scoring memory at these table sizes (D = --stream-dim)")
+    parser.add_argument("--stream-dim", type=int, default=64)
+    parser.add_argument("--chunk-rows", type=int, default=65_536, help="chunk of the streaming runs (f)")
     parser.add_argument("--out", default="runs/speed.json", help="results JSON (Markdown goes beside it)")
     return parser
 
@@ -234,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.mode == "_scale-worker":
         print(json.dumps(_scale_worker(args.n, args.dim, args.threads, args.device)))
+        return 0
+    if args.mode == "_stream-worker":
+        print(json.dumps(_stream_worker(args.data[0], args.dim, args.threads, args.chunk_rows)))
         return 0
     results: dict[str, Any] = {"environment": environment(args.device), "threads": args.threads,
                                "device": args.device}
@@ -249,6 +427,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(b) scoring profile at D={args.profile}", flush=True)
         results["profile"] = scoring_profile(args.profile, n_rows=args.score_rows, threads=args.threads,
                                              device=args.device)
+    if args.paths:
+        print("(e) scoring paths", flush=True)
+        results["paths"] = scoring_paths(args.dims, n_rows=args.score_rows, repeats=args.repeats,
+                                         threads=args.threads)
+    if args.stream_rows:
+        print("(f) streaming memory", flush=True)
+        results["stream"] = stream_memory(args.stream_rows, dim=args.stream_dim, threads=args.threads,
+                                          chunk_rows=args.chunk_rows, timeout=args.timeout)
     if "scale" not in args.skip:
         print("(c) fit time and memory vs N", flush=True)
         results["scale"] = scale(args.sizes, dim=args.dim, threads=args.threads, device=args.device,

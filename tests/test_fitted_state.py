@@ -20,11 +20,11 @@ IDS = [c.__name__ for c, _ in CASES]
 
 #: The documented fitted attributes of each detector (the class docstrings' "Attributes").
 DOCUMENTED = {
-    MNP: {"net", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_", "threshold_",
+    MNP: {"net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_", "threshold_",
           "labels_", "n_prototypes_", "epoch_steps_", "silhouette_scores_"},
-    DevNetAnoOnly: {"net", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_",
+    DevNetAnoOnly: {"net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_",
                     "threshold_", "labels_", "hidden_dims_", "epoch_steps_"},
-    DeepSADAnoOnly: {"net", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_",
+    DeepSADAnoOnly: {"net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_",
                      "threshold_", "labels_", "hidden_dims_", "epoch_steps_", "center_"},
 }
 
@@ -44,7 +44,7 @@ def test_vars_after_fit_and_scoring_are_the_documented_set(cls, params, data):
     assert _state(model) == set()  # __init__ only stores
     model.fit(data.X, data.y)
     assert _state(model) == DOCUMENTED[cls] == set(cls._fitted_attributes)
-    for name in DOCUMENTED[cls] - {"net"}:
+    for name in DOCUMENTED[cls]:
         assert name.endswith("_")
         assert name in cls.__doc__, f"{name} is not in the {cls.__name__} docstring"
     model.decision_function(data.X)
@@ -134,7 +134,7 @@ def test_anoonly_round_trip(cls, params, data, tmp_path):
     assert loaded.threshold_ == model.threshold_
     assert _state(loaded) == DOCUMENTED[cls]
     assert loaded.loss_history_.equals(model.loss_history_)
-    with pytest.raises(ValueError, match="not an MNP checkpoint"):
+    with pytest.raises(ValueError, match="not a valid deepod-mnp MNP checkpoint"):
         MNP.load_model(tmp_path / "m.pt")
 
 

@@ -1,6 +1,9 @@
 """MNP.save_model / MNP.load_model."""
 from __future__ import annotations
 
+import hashlib
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,7 +77,10 @@ def test_auto_prototypes_round_trip(make_mnp, weak_data, tmp_path):
 def test_checkpoint_is_loadable_with_weights_only(saved):
     _, _, path = saved
     state = torch.load(path, map_location="cpu", weights_only=True)
-    assert state["format"] == "MNP/1"
+    assert state["format"] == "MNP/2" and set(state) == {"format", "sha256", "payload"}
+    payload = state["payload"].numpy().tobytes()
+    contents = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    assert contents["format"] == "MNP/2" and hashlib.sha256(payload).hexdigest() == state["sha256"]
 
 
 def test_loaded_model_can_be_refitted(saved):
@@ -93,20 +99,20 @@ def test_loaded_model_can_be_refitted(saved):
 def test_load_non_mnp_torch_file_raises_value_error(tmp_path, payload):
     path = tmp_path / "other.pt"
     torch.save(payload, path)
-    with pytest.raises(ValueError, match="not an MNP checkpoint"):
+    with pytest.raises(ValueError, match="not a valid deepod-mnp MNP checkpoint"):
         MNP.load_model(path)
 
 
 def test_load_state_dict_of_another_model_raises_value_error(tmp_path):
     path = tmp_path / "linear.pt"
     torch.save(torch.nn.Linear(3, 2).state_dict(), path)
-    with pytest.raises(ValueError, match="not an MNP checkpoint"):
+    with pytest.raises(ValueError, match="not a valid deepod-mnp MNP checkpoint"):
         MNP.load_model(path)
 
 
 @pytest.mark.parametrize("kind", ["text", "npy"])
 def test_load_non_torch_file_raises_value_error(tmp_path, kind):
-    """A file that is not a torch checkpoint at all is also "not an MNP checkpoint".
+    """A file that is not a torch checkpoint at all is also "not a valid deepod-mnp MNP checkpoint".
 
     BUG: ``torch.load`` errors leak out unexplained: a text file gives ``KeyError``
     (e.g. ``KeyError: 101``) and a NumPy ``.npy`` file gives ``UnpicklingError`` with
@@ -117,7 +123,7 @@ def test_load_non_torch_file_raises_value_error(tmp_path, kind):
         path.write_text("hello, this is not a model\n")
     else:
         np.save(path, np.zeros(3))
-    with pytest.raises(ValueError, match="not an MNP checkpoint"):
+    with pytest.raises(ValueError, match="not a valid deepod-mnp MNP checkpoint"):
         MNP.load_model(path)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.preprocessing import QuantileTransformer
 
 from deepod_mnp import MNP
@@ -89,14 +90,28 @@ def test_mnp_scaler_is_a_preprocessing_step_and_none_is_the_identity(make_mnp, w
 def test_old_checkpoint_without_scaler_loads_as_unscaled(make_mnp, weak_data, tmp_path):
     import torch
 
+    from deepod_mnp import persistence
+
     model = make_mnp(scaler=None).fit(weak_data.X, weak_data.y)
-    model.save_model(tmp_path / "m.pt")
-    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state = persistence._contents(model)
     del state["scaler_"], state["params"]["scaler"]  # what a checkpoint from before scaling holds
-    torch.save(state, tmp_path / "old.pt")
-    old = MNP.load_model(tmp_path / "old.pt")
-    assert old.scaler is None and old.scaler_ is None
-    np.testing.assert_array_equal(old.decision_function(weak_data.X), model.decision_function(weak_data.X))
+    for version in ("1", "2"):
+        if version == "1":  # format 1: the plain dict
+            torch.save({**state, "format": "MNP/1"}, tmp_path / "old.pt")
+        else:  # format 2: the same contents with their checksum
+            import hashlib
+            import io
+
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            payload = buffer.getvalue()
+            torch.save({"format": state["format"], "sha256": hashlib.sha256(payload).hexdigest(),
+                        "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)},
+                       tmp_path / "old.pt")
+        old = MNP.load_model(tmp_path / "old.pt")
+        assert old.scaler is None and old.scaler_ is None
+        np.testing.assert_array_equal(old.decision_function(weak_data.X),
+                                      model.decision_function(weak_data.X))
 
 
 def test_mnp_fitted_on_raw_pendigits_units_scores_like_min_max():
@@ -133,6 +148,9 @@ def test_head_features_feeds_the_input_to_the_head_and_round_trips(make_mnp, wea
     first = model.net.members[0].scorer[0]
     assert first.in_features == model.rep_dim + 2 + weak_data.X.shape[1]
     assert make_mnp().fit(weak_data.X, weak_data.y).net.members[0].scorer[0].in_features == model.rep_dim + 2
+    with torch.no_grad():  # scored as the network itself scores (the fused path does not apply)
+        direct = model.net(torch.from_numpy(model._check_scoring_X(weak_data.X))).score.numpy()
+    np.testing.assert_allclose(model.decision_function(weak_data.X), direct, rtol=1e-6)
     model.save_model(tmp_path / "h.pt")
     loaded = MNP.load_model(tmp_path / "h.pt")
     np.testing.assert_array_equal(loaded.decision_function(weak_data.X), model.decision_function(weak_data.X))

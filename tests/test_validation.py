@@ -47,7 +47,7 @@ def test_bad_X_at_scoring(fitted_mnp, make_X, match, method):
 def test_other_number_of_features(fitted_mnp, n_cols, method):
     model, data = fitted_mnp
     X = np.random.default_rng(0).normal(size=(10, n_cols))
-    with pytest.raises(ValueError, match=f"{n_cols} features.*fitted with 6 features"):
+    with pytest.raises(ValueError, match=f"X has {n_cols} features, but MNP is expecting 6 features"):
         getattr(model, method)(X)
 
 
@@ -141,7 +141,8 @@ EPOCH_STEPS = (r"epoch_steps must be a positive integer or -1 \(one full pass ov
 
 
 @pytest.mark.parametrize("params, match", [
-    (dict(epochs=-1), r"epochs=-1 is outside \[0"),
+    (dict(epochs=-1), r"epochs=-1 is outside \[1"),
+    (dict(epochs=0), r"epochs=0 is outside \[1"),  # no training at all: an untrained network would score
     (dict(epochs=2.5), "epochs must be an integer"),
     (dict(epoch_steps=0), EPOCH_STEPS + r"0\."),
     (dict(epoch_steps=-2), EPOCH_STEPS + r"-2\."),
@@ -158,8 +159,9 @@ EPOCH_STEPS = (r"epoch_steps must be a positive integer or -1 \(one full pass ov
     (dict(prt_steps=0), r"prt_steps=0 is outside \[1"),
     (dict(hidden_dims="a,b"), "hidden_dims must be a comma-separated string.*or None, got 'a,b'"),
     (dict(hidden_dims=[8, 0]), r"hidden_dims must be .*got \[8, 0\]"),
-    (dict(act="Relu"), "act must be the name of an argument-free activation of torch.nn.*got 'Relu'"),
-    (dict(act="MultiheadAttention"), "act must be the name of an argument-free activation"),
+    (dict(act="Relu"), r"act must be one of \('ReLU', .*'LeakyReLU'.*got 'Relu'"),
+    (dict(act="MultiheadAttention"), r"act must be one of \('ReLU'.*got 'MultiheadAttention'"),
+    (dict(act="Module"), r"act must be one of \('ReLU'.*got 'Module'"),
     (dict(bias=1), "bias must be True or False, got 1"),
     (dict(verbose=-1), "verbose must be a non-negative integer or True or False, got -1"),
     (dict(contamination=0.7), r"contamination=0.7 is outside \(0, 0.5\]"),

@@ -21,11 +21,13 @@ timings only within one run (same ``n_jobs``, threads and machine), as
 
 Clusters
 --------
-``backend='ray'`` sends the jobs to a Ray cluster through Ray's joblib backend
-(``ray.util.joblib.register_ray()`` and ``joblib.parallel_backend('ray')``).
-Start or join the cluster first (``ray start --head`` / ``ray.init(address=...)``,
-or set ``RAY_ADDRESS``); install Ray with ``pip install 'deepod-mnp[ray]'``.
-Results are still written by the calling process, so ``OUT`` need not be shared.
+``backend='ray'`` sends the jobs to a Ray cluster as Ray tasks (``ray.remote``,
+at most ``n_jobs`` at once, collected with ``ray.wait`` as they finish; Ray's
+joblib backend cannot return results as they finish). Start the cluster first
+(``ray start --head``), then run from a machine of it, or set ``RAY_ADDRESS``,
+or call ``ray.init(address=...)`` yourself; install Ray with
+``pip install 'deepod-mnp[ray]'``. Results are still written by the calling
+process, so ``OUT`` need not be shared, and resume works as without Ray.
 """
 from __future__ import annotations
 
@@ -378,29 +380,65 @@ def _is_done(path: Path, config: BenchmarkConfig, job: Job) -> bool:
 
 @contextlib.contextmanager
 def _parallel_backend(backend: str) -> Iterator[dict[str, Any]]:
-    """Yield the ``Parallel`` keyword arguments for ``backend`` (entering Ray's backend if asked)."""
-    if backend != "ray":
-        yield {"backend": backend}
-        return
-    try:
-        from ray.util.joblib import register_ray
-    except ImportError as exc:
-        raise ImportError(RAY_HINT) from exc
-    register_ray()
-    with joblib.parallel_backend("ray"):
-        yield {}
+    """Yield the ``Parallel`` keyword arguments of a joblib ``backend`` (Ray runs in :func:`_execute_ray`)."""
+    yield {"backend": backend}
 
 
 def _execute(calls: list[tuple[Job, dict[str, np.ndarray], dict[str, Any]]],
              config: BenchmarkConfig) -> Iterator[dict[str, Any]]:
-    """Run the calls in this process (``n_jobs=1``) or through joblib, yielding records as they end."""
+    """Run the calls in this process (``n_jobs=1``), through joblib or on Ray; yield records as they end."""
     if config.n_jobs == 1 or len(calls) <= 1:
         for job, data, kwargs in calls:
             yield run_job(job, data, **kwargs)
         return
+    if config.backend == "ray":
+        yield from _execute_ray(calls, config)
+        return
     with _parallel_backend(config.backend) as backend_kwargs:
         parallel = joblib.Parallel(n_jobs=config.n_jobs, return_as="generator_unordered", **backend_kwargs)
         yield from parallel(joblib.delayed(run_job)(job, data, **kwargs) for job, data, kwargs in calls)
+
+
+def _crash_record(job: Job, kwargs: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """The record of a job whose Ray task died (worker killed, out of memory, lost node)."""
+    return {**asdict(job), "auc_pr": None, "ap": None, "auc_roc": None, "fit_time": None,
+            "score_time": None, "device": kwargs.get("device"), "threads": kwargs.get("threads"),
+            "params": kwargs.get("params", {}), "n_prototypes": None, "warnings": [], **_failure(exc)}
+
+
+def _execute_ray(calls: list[tuple[Job, dict[str, np.ndarray], dict[str, Any]]],
+                 config: BenchmarkConfig) -> Iterator[dict[str, Any]]:
+    """Run the calls as Ray tasks, at most ``n_jobs`` at once, yielding records in completion order.
+
+    Joins the running Ray instance (``ray.init()`` finds a local ``ray start``
+    cluster or ``$RAY_ADDRESS``; a process that called ``ray.init`` itself keeps
+    its instance). The data set's arrays are put in Ray's object store once and
+    shared by its jobs. Each task asks for ``threads`` CPUs and is not retried:
+    a task that dies becomes a ``status='failed'`` record like a detector that
+    raises.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(RAY_HINT) from exc
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    task = ray.remote(run_job).options(num_cpus=calls[0][2].get("threads", 1), max_retries=0)
+    data_refs: dict[int, Any] = {}
+    todo = list(calls)[::-1]
+    running: dict[Any, tuple[Job, dict[str, Any]]] = {}
+    while todo or running:
+        while todo and len(running) < config.n_jobs:
+            job, data, kwargs = todo.pop()
+            if id(data) not in data_refs:
+                data_refs[id(data)] = ray.put(data)
+            running[task.remote(job, data_refs[id(data)], **kwargs)] = (job, kwargs)
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        job, kwargs = running.pop(ref)
+        try:
+            yield ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            yield _crash_record(job, kwargs, exc)
 
 
 def _dataset_split(dataset: Dataset, config: BenchmarkConfig) -> Split:

@@ -122,8 +122,8 @@ class FeatureScaler:
         self.n_features_in_ = n_features
         return self
 
-    def transform(self, X: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
-        """Scale ``X`` with the fitted statistics; returns ``dtype`` (float32 for the networks)."""
+    def transform(self, X: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+        """Scale ``X`` with the fitted statistics, as ``dtype`` (the detectors ask for float32)."""
         X = np.asarray(X, dtype=np.float64)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features; the scaler was fitted on {self.n_features_in_}.")
@@ -138,7 +138,7 @@ class FeatureScaler:
             out = np.where(mag > c, np.sign(out) * (c + np.log1p(np.maximum(mag - c, 0.0))), out)
         return out.astype(dtype)
 
-    def fit_transform(self, X: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    def fit_transform(self, X: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
         return self.fit(X).transform(X, dtype)
 
     def _quantile(self, X: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The detectors: each a :class:`deepod_mnp.base.BaseDetector` with DeepOD's hooks, network and loss."""
+from deepod_mnp.base import DegenerateFitWarning
 from deepod_mnp.models.anoonly import DeepSADAnoOnly, DevNetAnoOnly
 from deepod_mnp.models.mnp import MNP
 
-__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly"]
+__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DegenerateFitWarning"]

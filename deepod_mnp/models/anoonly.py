@@ -153,7 +153,7 @@ _RAISES_AND_REFERENCES = f"""
 
 _COMMON_PARAMS = """
     epochs : int, default=50
-        Training epochs.
+        Training epochs (at least 1).
     epoch_steps : int or -1, default=20
         Mini-batches per epoch, whatever the number of samples (50 x 20 is
         DevNet's reference setting; a fit on a few thousand rows takes seconds
@@ -174,7 +174,9 @@ _COMMON_PARAMS = """
     hidden_dims : str, int or list of int, default='100,50'
         Hidden layer widths, in DeepOD's forms (``'100,50'``, ``100``, ``[100, 50]``).
     act : str, default='ReLU'
-        Activation, a class name in ``torch.nn`` such as {'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh'}.
+        Activation, the name of an element-wise activation of ``torch.nn`` such as
+        {'ReLU', 'LeakyReLU', 'Sigmoid', 'Tanh'} (every accepted name:
+        ``deepod_mnp._params.ACTIVATION_NAMES``).
     bias : bool, default=False
         Additive biases in the linear layers and affine BN. Leave it False:
         with biases the anomaly-only loss can be lowered by shifting every
@@ -192,7 +194,7 @@ _COMMON_PARAMS = """
     prt_steps : int, default=10
         Epochs between two INFO log lines when ``verbose`` is on (DeepOD's
         ``prt_steps``, which prints instead).
-    random_state : int or None, default=42
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=42
         Seed of every random choice, drawn in ``fit`` without touching the
         global RNGs; the same seed gives the same scores on CPU.
     loss_on : {'anomalies', 'all'}, default='anomalies'
@@ -266,8 +268,8 @@ class DevNetAnoOnly(_AnoOnlyBase):
 
     Attributes
     ----------
-    net : torch.nn.Sequential
-        ``body`` (MLPnet), ``bn`` and ``score`` (DeepOD's name for the network).{_ATTRIBUTES_AND_REFERENCES}
+    net_ : torch.nn.Sequential
+        ``body`` (MLPnet), ``bn`` and ``score`` (also ``net``).{_ATTRIBUTES_AND_REFERENCES}
     G. Pang, C. Shen, A. van den Hengel. Deep Anomaly Detection with Deviation
     Networks. KDD 2019.
     """
@@ -349,8 +351,8 @@ class DeepSADAnoOnly(_AnoOnlyBase):
 
     Attributes
     ----------
-    net : torch.nn.Sequential
-        ``body`` (Linear -> BN -> act layers) and ``code`` (DeepOD's name for the network).
+    net_ : torch.nn.Sequential
+        ``body`` (Linear -> BN -> act layers) and ``code`` (also readable as ``net``, DeepOD's name).
     center_ : ndarray of shape (rep_dim,)
         The hypersphere centre ``c``.{_ATTRIBUTES_AND_REFERENCES}
     L. Ruff, R. A. Vandermeulen, N. Goernitz, A. Binder, E. Mueller, K.-R. Mueller,

@@ -27,6 +27,7 @@ MODULES = {
     "deepod_mnp.method.sampling": "sampling.py",
     "deepod_mnp.method.dwa": "dwa.py",
     "deepod_mnp.method.scaling": "scaling.py",
+    "deepod_mnp.method.fused": "fused.py",  # the scoring hot path (issue #17)
 }
 # The module that defines the MNP class.
 MODEL_MODULE = "deepod_mnp.models.mnp"
@@ -67,11 +68,11 @@ EDITS = (
          "check_array's default already rejects NaN and inf, and the keyword needs scikit-learn >= 1.6 "
          "(DeepOD declares >= 0.20)"),
     Edit("deepod_mnp.persistence",
-         '        state = torch.load(Path(path), map_location="cpu", weights_only=True)\n',
-         '        try:\n'
-         '            state = torch.load(Path(path), map_location="cpu", weights_only=True)\n'
-         '        except TypeError:  # torch < 1.13 has no weights_only\n'
-         '            state = torch.load(Path(path), map_location="cpu")\n',
+         '    return torch.load(source, map_location="cpu", weights_only=True)\n',
+         '    try:\n'
+         '        return torch.load(source, map_location="cpu", weights_only=True)\n'
+         '    except TypeError:  # torch < 1.13 has no weights_only\n'
+         '        return torch.load(source, map_location="cpu")\n',
          "torch.load(weights_only=...) needs torch >= 1.13 (DeepOD declares >= 1.10)"),
     Edit("deepod_mnp.models.mnp",
          " Chunks this size stay in the CPU's cache;\n"

@@ -1,0 +1,146 @@
+"""Fused scorer: the ensemble as batched products gives decision_function's scores, the scaling folded in."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import TINY_MNP, make_weak_data
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
+
+from deepod_mnp import MNP
+from deepod_mnp.serving.fused import FusedMNP, affine_scaling, flops_per_row, fused_scores
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_weak_data(n_per_mode=120, n_features=7, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X = pd.DataFrame(data.X, columns=[f"f{i}" for i in range(data.X.shape[1])])
+    return MNP(**TINY_MNP).fit(X, data.y)
+
+
+def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 3.0, size=(n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"n_ensemble": 1}, {"recon_loss": "mse"}, {"recon_in_score": False},
+    {"alpha": 2.5, "n_prototypes": 3},
+], ids=["default", "one-member", "mse", "no-recon-in-score", "alpha"])
+def test_fused_scores_equal_the_unfused_ensemble(data, params):
+    """The fused scorer, and decision_function's hot path that uses it, give the scores of the
+    members computed one by one (``MNPEnsemble.forward``) to 1e-6."""
+    model = MNP(**{**TINY_MNP, **params}).fit(data.X, data.y)
+    X = _rows(3000, data.X.shape[1])
+    with torch.inference_mode():
+        unfused = model.net(torch.from_numpy(X))
+    fused = FusedMNP.from_model(model)
+    assert fused.n_members == model.n_ensemble
+    np.testing.assert_allclose(fused_scores(fused, X, chunk_rows=1000), unfused.score.numpy(),
+                               rtol=0, atol=1e-6)
+    threads = torch.get_num_threads()
+    scores, rep = model.decision_function(X, return_rep=True)
+    assert torch.get_num_threads() == threads
+    np.testing.assert_allclose(scores, unfused.score.numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(rep, unfused.z.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_decision_function_uses_the_fused_path(fitted, monkeypatch):
+    import deepod_mnp.models.mnp as mnp_module
+
+    calls = []
+    real = mnp_module.fused_for
+    monkeypatch.setattr(mnp_module, "fused_for", lambda model: calls.append(1) or real(model))
+    fitted.decision_function(_rows(20_000, fitted.n_features_in_))
+    assert len(calls) == 3  # one per chunk of inference_batch_size rows
+    assert real(fitted) is real(fitted)  # built once, then cached
+
+
+def test_fused_components_equal_score_components(fitted):
+    X = _rows(2000, fitted.n_features_in_)
+    with torch.inference_mode():
+        comp = FusedMNP.from_model(fitted).components(torch.from_numpy(X))
+    ref = fitted.score_components(X)
+    for name in ("score", "reconstruction_error", "max_similarity", "normality_weight"):
+        np.testing.assert_allclose(getattr(comp, name).numpy(), ref[name].to_numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    assert np.mean(comp.nearest_prototype.numpy() == ref["nearest_prototype"].to_numpy()) > 0.999
+
+
+def test_flops_per_row_counts_every_members_layers(fitted):
+    fused = FusedMNP.from_model(fitted)
+    d, h, k, m = fitted.n_features_in_, fitted.rep_dim, fitted.n_prototypes_, fitted.n_ensemble
+    mid = d - (d - h) // 2
+    per_member = 2 * d * mid + 2 * mid * h + h * k + (h + 2) * 16 + 16
+    assert flops_per_row(fused) == 2 * m * per_member
+
+
+@pytest.mark.parametrize("scaler", [
+    StandardScaler(), RobustScaler(), MinMaxScaler(), MaxAbsScaler(), StandardScaler(with_mean=False),
+    FunctionTransformer(lambda X: 2.0 * X - 1.0),
+], ids=["standard", "robust", "minmax", "maxabs", "standard-no-mean", "function"])
+def test_affine_scaler_is_folded_into_the_fused_scorer(fitted, data, scaler):
+    """With a fitted ``scaler_`` the fused scorer takes raw rows and scores them as the net scores
+    the scaled rows."""
+    scaler.fit(data.X)
+    mul, add = affine_scaling(scaler, data.X.shape[1])
+    np.testing.assert_allclose(data.X * mul + add, scaler.transform(data.X), rtol=1e-9, atol=1e-9)
+    X = _rows(1000, data.X.shape[1])
+    expected = fitted.decision_function(scaler.transform(X))
+    fitted.scaler_ = scaler
+    try:
+        got = fused_scores(FusedMNP.from_model(fitted), X)
+    finally:
+        del fitted.scaler_
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_non_affine_scaler_is_refused(data):
+    quantile = QuantileTransformer(n_quantiles=50).fit(data.X)
+    with pytest.raises(NotImplementedError, match="QuantileTransformer is not a per-feature affine"):
+        affine_scaling(quantile, data.X.shape[1])
+    assert affine_scaling(None, 3) is None
+
+
+def test_fused_refuses_unfitted_model():
+    with pytest.raises(ValueError, match="not fitted"):
+        FusedMNP.from_model(MNP())
+
+
+def test_fused_rep_is_decision_functions_rep(fitted):
+    X = _rows(1500, fitted.n_features_in_)
+    scores, rep = fitted.decision_function(X, return_rep=True)
+    with torch.inference_mode():
+        z, s = FusedMNP.from_model(fitted).score_and_rep(torch.from_numpy(X))
+    np.testing.assert_allclose(z.numpy(), rep, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s.numpy(), scores, rtol=0, atol=1e-6)
+
+
+def test_fused_for_caches_and_rebuilds_when_the_weights_change(data):
+    from deepod_mnp.serving.fused import fused_for
+
+    model = MNP(**TINY_MNP).fit(data.X, data.y)
+    first = fused_for(model)
+    assert first is not None and fused_for(model) is first
+    X = torch.from_numpy(_rows(200, data.X.shape[1]))
+    with torch.no_grad():
+        before = first(X)
+        model.net.members[0].scorer[2].bias.add_(1.0)  # in place, as an optimizer step
+        rebuilt = fused_for(model)
+        assert rebuilt is not first
+        assert not torch.allclose(rebuilt(X), before)
+        np.testing.assert_allclose(rebuilt(X).numpy(), model.net(X).score.numpy(), rtol=0, atol=1e-6)
+    model.net.train()
+    assert fused_for(model) is None  # never while training
+    assert fused_for(object()) is None

@@ -1,0 +1,76 @@
+"""ONNX export: ONNX Runtime alone gives decision_function's scores (to 1e-5 on float32 input)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY_MNP, make_weak_data
+from sklearn.preprocessing import StandardScaler
+
+from deepod_mnp import MNP
+
+ort = pytest.importorskip("onnxruntime", reason="the 'onnx' extra (onnx, onnxscript, onnxruntime) is missing")
+pytest.importorskip("onnxscript", reason="the 'onnx' extra (onnxscript) is missing")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_weak_data(n_per_mode=120, n_features=7, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X = pd.DataFrame(data.X, columns=[f"f{i}" for i in range(data.X.shape[1])])
+    return MNP(**TINY_MNP).fit(X, data.y)
+
+
+def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 3.0, size=(n, d)).astype(np.float32)
+
+
+
+def test_onnx_export_gives_decision_function_scores(fitted, data, tmp_path):
+    from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
+
+    fitted.scaler_ = StandardScaler().fit(data.X)  # the raw-input graph must scale itself
+    try:
+        path = export_onnx(fitted, tmp_path / "mnp.onnx")
+    finally:
+        del fitted.scaler_
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.type, inp.shape[1]) == ("X", "tensor(float)", fitted.n_features_in_)
+    assert isinstance(inp.shape[0], str)  # dynamic batch
+    assert (out.name, out.type, len(out.shape)) == ("score", "tensor(float)", 1)
+    X = _rows(5000, fitted.n_features_in_)
+    expected = fitted.decision_function(StandardScaler().fit(data.X).transform(X))
+    for n in (1, 17, 5000):  # the batch dimension is free
+        (got,) = session.run(["score"], {"X": X[:n]})
+        assert got.dtype == np.float32 and got.shape == (n,)
+        np.testing.assert_allclose(got, expected[:n], rtol=0, atol=1e-5)
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["deepod_mnp.feature_names"]) == list(fitted.feature_names_in_)
+    assert float(meta["deepod_mnp.threshold"]) == pytest.approx(fitted.threshold_)
+    scorer = OnnxScorer(path, threads=1)
+    assert scorer.n_features_in_ == fitted.n_features_in_ and scorer.model_name == "MNP"
+    labels = scorer.predict(X)
+    np.testing.assert_array_equal(labels, (scorer.decision_function(X) > fitted.threshold_).astype(int))
+    near = np.abs(expected - fitted.threshold_) < 1e-5  # rounding may flip only these
+    np.testing.assert_array_equal(labels[~near], (expected[~near] > fitted.threshold_).astype(int))
+    with pytest.raises(ValueError, match="shape"):
+        scorer.decision_function(X[:, :3])
+
+
+@pytest.mark.parametrize("name", ["DevNetAnoOnly", "DeepSADAnoOnly"])
+def test_onnx_export_of_anoonly_detectors(name, data, tmp_path):
+    from deepod_mnp.models.anoonly import DeepSADAnoOnly, DevNetAnoOnly
+    from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
+
+    cls = {"DevNetAnoOnly": DevNetAnoOnly, "DeepSADAnoOnly": DeepSADAnoOnly}[name]
+    model = cls(epochs=2, epoch_steps=5, device="cpu").fit(data.X, data.y)
+    scorer = OnnxScorer(export_onnx(model, tmp_path / "m.onnx"))
+    X = _rows(3000, data.X.shape[1])
+    np.testing.assert_allclose(scorer.decision_function(X), model.decision_function(X), rtol=1e-5, atol=1e-5)
+    assert scorer.model_name == name
