@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepod_mnp.serving.stream import feature_columns
+from deepod_mnp.serving.stream import feature_columns, score_frame
 
 try:  # the plugin must be a WorkerPlugin for Client.register_plugin; the module still imports without Dask
     from distributed import WorkerPlugin as _WorkerPlugin
@@ -86,14 +86,7 @@ def _score_partition(part: pd.DataFrame, plugin_name: str, features: list[str], 
                      label: bool) -> pd.DataFrame:
     from distributed import get_worker
 
-    model = get_worker().plugins[plugin_name].model
-    out = part[keep].copy() if keep else pd.DataFrame(index=part.index)
-    X = part[features].to_numpy()
-    scores = np.asarray(model.decision_function(X), dtype=np.float64) if len(X) else np.empty(0)
-    out["score"] = scores
-    if label:
-        out["label"] = (scores > model.threshold_).astype(np.int8)
-    return out
+    return score_frame(get_worker().plugins[plugin_name].model, part, features, keep, label, np.int8)
 
 
 def score_dask(model: Any, ddf: Any, *, client: Any = None, label: bool = False, keep: Sequence[str] = (),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepod_mnp.serving.stream import feature_columns
+from deepod_mnp.serving.stream import feature_columns, score_frame
 
 SPARK_HINT = "Spark scoring needs the 'spark' extra: pip install 'deepod-mnp[spark]' (and a Java runtime)."
 _MODELS: dict[int, Any] = {}  # broadcast id -> unpickled model, one per Python worker process
@@ -44,13 +44,7 @@ def _scorer(broadcast: Any, features: list[str], keep: list[str], label: bool):
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model = _model(broadcast)
         for part in batches:
-            out = part[keep].copy() if keep else pd.DataFrame(index=part.index)
-            X = part[features].to_numpy()
-            scores = np.asarray(model.decision_function(X), dtype=np.float64) if len(X) else np.empty(0)
-            out["score"] = scores
-            if label:
-                out["label"] = (scores > model.threshold_).astype(np.int32)
-            yield out
+            yield score_frame(model, part, features, keep, label, np.int32)
 
     return score_batches
 

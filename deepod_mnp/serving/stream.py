@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,22 @@ def feature_columns(model: Any, available: Sequence[str], keep: Sequence[str] = 
                          f"but the data has {len(cols)} columns besides the kept ones; fit on a DataFrame "
                          "to match columns by name.")
     return cols
+
+
+def score_frame(model: Any, part: pd.DataFrame, features: Sequence[str], keep: Sequence[str] = (),
+                label: bool = False, label_dtype: Any = np.int8) -> pd.DataFrame:
+    """One pandas partition scored: its ``keep`` columns, ``score``, and ``label`` (``score > threshold_``).
+
+    The one frame-level scorer behind the Dask and Spark paths, so both give
+    the same columns as :func:`score_table`.
+    """
+    out = part[list(keep)].copy() if keep else pd.DataFrame(index=part.index)
+    X = part[list(features)].to_numpy()
+    scores = np.asarray(model.decision_function(X), dtype=np.float64) if len(X) else np.empty(0)
+    out["score"] = scores
+    if label:
+        out["label"] = (scores > model.threshold_).astype(label_dtype)
+    return out
 
 
 @dataclass
