@@ -28,7 +28,7 @@ from scipy.special import erf
 from scipy.stats import binom
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import MinMaxScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 from deepod_mnp import persistence
@@ -47,6 +47,7 @@ from deepod_mnp._params import (
     validate_params,
 )
 from deepod_mnp._validation import check_scoring_X, check_X, check_y, feature_names
+from deepod_mnp.method.scaling import FeatureScaler, is_valid_spec, make_scaler
 
 logger = logging.getLogger(__name__)
 
@@ -149,12 +150,16 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         "random_state": RANDOM_STATE,
         "device": [Predicate(lambda v: isinstance(v, (str, torch.device)), "a torch device string such as "
                                                                          "'auto', 'cpu' or 'cuda:0'")],
+        "scaler": [Predicate(is_valid_spec, "None or a scaler such as 'minmax', 'robust' or "
+                             "'robust+clip' (deepod_mnp.method.scaling)")],
     }
     #: The fitted state after ``fit`` (``feature_names_in_`` besides, for DataFrames).
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
-        "net_", "n_features_in_", "device_", "loss_history_", "decision_scores_", "threshold_", "labels_")
+        "net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_", "threshold_",
+        "labels_")
     #: Fitted attributes that :meth:`save_model` writes besides the weights (the rest are rebuilt).
-    _saved_attributes: ClassVar[tuple[str, ...]] = ("n_features_in_", "decision_scores_", "loss_history_")
+    _saved_attributes: ClassVar[tuple[str, ...]] = ("n_features_in_", "scaler_", "decision_scores_",
+                                                    "loss_history_")
     #: Why the detector cannot train without a labeled anomaly, or None (it warns instead).
     _anomalies_required: ClassVar[str | None] = None
     #: The terms a detector that trains without labeled anomalies drops (named in its warning).
@@ -246,7 +251,8 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         before = set(vars(self))  # the parameters (and whatever a subclass set before fit)
         validate_params(self)
         names = feature_names(X)  # scikit-learn's rule: all-string column names, else none
-        X = check_X(X, min_samples=2)  # one sample cannot be ranked against anything
+        scaler = make_scaler(self.scaler)
+        X = self._scaled(X, scaler, fit=True)  # validated (at least 2 rows), scaled, float32
         y = self._check_y(y, len(X))
         self._check_training_data(X, y)
         _warn_if_degenerate_data(self, X)
@@ -256,9 +262,27 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         except BaseException:
             self._clear_fitted(keep=before)  # nothing of a failed fit stays, the device copy of X included
             raise
+        self.scaler_ = scaler
         if names is not None:
             self.feature_names_in_ = names
         return self
+
+    def _scaled(self, X: Any, scaler: FeatureScaler | None, *, fit: bool = False) -> np.ndarray:
+        """Validated X with the input scaling applied (fitted first when ``fit``), as float32.
+
+        Validation is :func:`~deepod_mnp._validation.check_X` in ``fit`` (at least
+        two rows) and :func:`~deepod_mnp._validation.check_scoring_X` when
+        scoring; without a scaler its result is returned as is. With one, X is
+        scaled in float64 before the cast to float32, so raw units of any
+        magnitude keep their precision.
+        """
+        checked = check_X(X, min_samples=2) if fit else check_scoring_X(self, X)
+        if scaler is None:
+            return checked
+        arr = check_array(X, dtype=np.float64, ensure_2d=True, order="C", input_name="X")  # finite by default
+        if fit:
+            scaler.fit(arr)
+        return np.ascontiguousarray(scaler.transform(arr, np.float32))
 
     def _fit(self, X: np.ndarray, y: np.ndarray, device: torch.device) -> None:
         self.device_ = device
@@ -394,8 +418,9 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         return (scores, z) if return_rep else scores
 
     def _check_scoring_X(self, X: Any) -> np.ndarray:
+        """Validated X with the fitted input scaling applied: what the network sees."""
         check_is_fitted(self)
-        return check_scoring_X(self, X)
+        return self._scaled(X, getattr(self, "scaler_", None))
 
     def decision_function(self, X: Any, return_rep: bool = False):
         """Anomaly scores of X; higher is more anomalous.
@@ -536,6 +561,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     def _restore(self, state: dict[str, Any]) -> None:
         """Rebuild the fitted state from :func:`deepod_mnp.persistence.load`'s decoded attributes."""
         self.device_ = resolve_device(self.device)
+        if "scaler_" not in state:  # checkpoints from before input scaling fed X as given
+            state["scaler_"], self.scaler = None, None
+        elif isinstance(state["scaler_"], dict):
+            state["scaler_"] = FeatureScaler.from_state(state["scaler_"])
         for name, value in state.items():
             setattr(self, name, value)
         with torch.random.fork_rng(devices=[]):  # the initial weights (overwritten) must not draw globally

@@ -56,6 +56,8 @@ def _encode(name: str, value: Any) -> dict[str, Any]:
                 f"{name}:index": [str(n) for n in value.index.names]}
     if isinstance(value, np.ndarray):
         return {name: torch.from_numpy(np.ascontiguousarray(value))}
+    if hasattr(value, "get_state"):  # a fitted helper (the input scaler): its state as plain lists
+        return {name: value.get_state()}
     if isinstance(value, dict):
         return {name: {int(k): float(v) for k, v in value.items()}}
     return {name: value}
@@ -163,7 +165,8 @@ def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
     # format 1 files of MNP may predate epoch_steps_ and silhouette_scores_ (MNP._restore fills them in)
     required = (cls._saved_attributes if version != "1"
                 else ("n_features_in_", "decision_scores_", "loss_history_"))
-    missing = [n for n in required if n not in state]
+    # the input scaler (issue 14) is optional: checkpoints written before it fed X as given
+    missing = [n for n in required if n not in state and n != "scaler_"]
     _require(not missing, f"entries {missing} are missing")
     _require(_is_int(state["n_features_in_"]), "'n_features_in_' is not a positive integer")
     scores = state["decision_scores_"]

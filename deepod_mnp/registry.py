@@ -55,6 +55,11 @@ DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
     DetectorSpec("DeepIsolationForest", _TAB, "DeepIsolationForest", "unsupervised"),
     DetectorSpec("DeepSVDD", _TAB, "DeepSVDD", "unsupervised"),
     DetectorSpec("IForest", "pyod.models.iforest", "IForest", "unsupervised", has_device=False),
+    # classifiers on the weak labels (unlabeled = normal); extra 'boost'; see deepod_mnp/benchmark/peers.py
+    DetectorSpec("CatBoost", "deepod_mnp.benchmark.peers", "CatBoostPeer", has_device=False),
+    DetectorSpec("LightGBM", "deepod_mnp.benchmark.peers", "LightGBMPeer", has_device=False),
+    DetectorSpec("XGBoost", "deepod_mnp.benchmark.peers", "XGBoostPeer", has_device=False),
+    DetectorSpec("XGBOD", "deepod_mnp.benchmark.peers", "XGBODPeer", has_device=False),
 ]}
 
 

@@ -15,7 +15,7 @@ from deepod_mnp import DETECTORS, DeepSADAnoOnly, DevNetAnoOnly, make_detector, 
 from deepod_mnp.models.anoonly import parse_hidden_dims
 
 CLASSES = [DevNetAnoOnly, DeepSADAnoOnly]
-FAST = dict(epochs=10, epoch_steps=20, device="cpu")
+FAST = dict(epochs=10, epoch_steps=20, device="cpu", scaler=None)  # the data as given: these test the loss
 
 
 def make_data(seed: int, n_normal: int = 2000, n_anom: int = 60, n_labeled: int = 12, d: int = 10):

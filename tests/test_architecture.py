@@ -19,7 +19,7 @@ PACKAGE = ROOT / "deepod_mnp"
 ALLOWED: dict[str, set[str]] = {
     "util": set(),                      # _params, _validation, persistence
     "method": set(),                    # the paper: torch, NumPy, SciPy, scikit-learn only
-    "base": {"util"},
+    "base": {"util", "method"},         # method/ for the input scaling (method/scaling.py) only
     "models": {"base", "method", "util"},
     "registry": set(),                  # names classes by module path; imports them lazily by string
     "plugin": {"models"},

@@ -27,7 +27,7 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X = pd.DataFrame(data.X, columns=[f"f{i}" for i in range(data.X.shape[1])])
-    return MNP(**TINY_MNP).fit(X, data.y)
+    return MNP(**{**TINY_MNP, "scaler": None}).fit(X, data.y)
 
 
 def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
@@ -41,7 +41,7 @@ def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
 def test_fused_scores_equal_the_unfused_ensemble(data, params):
     """The fused scorer, and decision_function's hot path that uses it, give the scores of the
     members computed one by one (``MNPEnsemble.forward``) to 1e-6."""
-    model = MNP(**{**TINY_MNP, **params}).fit(data.X, data.y)
+    model = MNP(**{**TINY_MNP, "scaler": None, **params}).fit(data.X, data.y)
     X = _rows(3000, data.X.shape[1])
     with torch.inference_mode():
         unfused = model.net(torch.from_numpy(X))
@@ -130,7 +130,7 @@ def test_fused_rep_is_decision_functions_rep(fitted):
 def test_fused_for_caches_and_rebuilds_when_the_weights_change(data):
     from deepod_mnp.serving.fused import fused_for
 
-    model = MNP(**TINY_MNP).fit(data.X, data.y)
+    model = MNP(**{**TINY_MNP, "scaler": None}).fit(data.X, data.y)
     first = fused_for(model)
     assert first is not None and fused_for(model) is first
     X = torch.from_numpy(_rows(200, data.X.shape[1]))
@@ -144,3 +144,13 @@ def test_fused_for_caches_and_rebuilds_when_the_weights_change(data):
     model.net.train()
     assert fused_for(model) is None  # never while training
     assert fused_for(object()) is None
+
+
+@pytest.mark.parametrize("spec", ["minmax", "robust", "standard"])
+def test_the_detectors_own_scaler_is_folded_into_the_fused_scorer(data, spec):
+    """MNP's learned input scaling (``scaler_``, issue 14) folds like a scikit-learn scaler: the fused
+    scorer on raw rows gives decision_function's scores."""
+    model = MNP(**{**TINY_MNP, "scaler": spec}).fit(data.X * 100 + 50, data.y)
+    X = _rows(500, data.X.shape[1]) * 100 + 50
+    np.testing.assert_allclose(fused_scores(FusedMNP.from_model(model), X), model.decision_function(X),
+                               rtol=0, atol=1e-5)

@@ -23,7 +23,7 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X = pd.DataFrame(data.X, columns=[f"f{i}" for i in range(data.X.shape[1])])
-    return MNP(**TINY_MNP).fit(X, data.y)
+    return MNP(**{**TINY_MNP, "scaler": None}).fit(X, data.y)
 
 
 def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:

@@ -223,7 +223,8 @@ def test_fit_does_not_keep_a_view_of_X(make_mnp, weak_data):
 def test_dataframe_float32_and_int_inputs(make_mnp, weak_data):
     X, y = weak_data.X, weak_data.y
     ref = make_mnp().fit(X.astype(np.float32), y)
-    ref_scores = ref.decision_function(X)
+    # the input scaling runs in float64, so float32 data is scored as float32 data (not as X)
+    ref_scores = ref.decision_function(X.astype(np.float32))
 
     df = pd.DataFrame(X.astype(np.float32), columns=[f"f{i}" for i in range(X.shape[1])])
     from_df = make_mnp().fit(df, pd.Series(y))

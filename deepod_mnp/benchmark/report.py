@@ -287,3 +287,62 @@ def write_report(df: pd.DataFrame, out_dir: str | os.PathLike, reference: str = 
     summary.write_text(summary_markdown(df, reference), encoding="utf-8")
     plot_comparison(df, out / "comparison.png")
     return summary
+
+
+def group_summary(df: pd.DataFrame, groups: dict[str, Sequence[str]], reference: str = "MNP",
+                  column: str = "auc_pr") -> pd.DataFrame:
+    """Each model against ``reference`` over groups of data sets (e.g. the pool's two halves).
+
+    For every group and model: the number of data sets with a result, the
+    mean of the per-data-set means of ``column``, wins/ties/losses of
+    ``reference`` against the model (on 3-decimal means) with the two-sided
+    paired Wilcoxon p over the data sets both have, and the mean fit time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group, model), in the registry's model order.
+    """
+    stats_ = aggregate(df, column)
+    means = stats_["mean"].where(stats_["n_ok"] > 0).unstack("model")
+    fit = aggregate(df, "fit_time")["mean"].unstack("model")
+    rows = []
+    for group, names in groups.items():
+        names = [n for n in names if n in means.index]
+        for model in means.columns:
+            col = means.loc[names, model].dropna()
+            row = {"group": group, "model": model, "n_datasets": len(col),
+                   "mean": float(col.mean()) if len(col) else np.nan,
+                   "fit_s": float(fit.loc[col.index, model].mean()) if len(col) else np.nan,
+                   "wins": np.nan, "ties": np.nan, "losses": np.nan, "p_value": np.nan}
+            if model != reference and reference in means.columns:
+                pair = means.loc[names, [reference, model]].dropna().round(3)
+                diff = (pair[reference] - pair[model]).to_numpy()
+                row.update(wins=int((diff > 0).sum()), ties=int((diff == 0).sum()),
+                           losses=int((diff < 0).sum()))
+                if len(diff) >= 2 and np.any(diff != 0):
+                    row["p_value"] = float(stats.wilcoxon(pair[reference], pair[model]).pvalue)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def group_summary_markdown(df: pd.DataFrame, groups: dict[str, Sequence[str]], reference: str = "MNP",
+                           column: str = "auc_pr") -> str:
+    """:func:`group_summary` as one Markdown table per group (``wins-ties-losses`` of ``reference``)."""
+    table = group_summary(df, groups, reference, column)
+    parts = []
+    for group, sub in table.groupby("group", sort=False):
+        sub = sub[sub["n_datasets"] > 0]  # models not run on this group
+        best = sub["mean"].max()
+        cells = pd.DataFrame({
+            "data sets": sub["n_datasets"].astype(int).to_numpy(),
+            f"mean {METRIC_NAMES.get(column, column)}": [
+                "—" if pd.isna(v) else ("**{:.3f}**" if round(v, 3) == round(best, 3) else "{:.3f}").format(v)
+                for v in sub["mean"]],
+            f"{reference} W-T-L": ["—" if pd.isna(w) else f"{int(w)}-{int(t)}-{int(lo)}"
+                                   for w, t, lo in zip(sub["wins"], sub["ties"], sub["losses"])],
+            "Wilcoxon p": ["—" if pd.isna(p) else f"{p:.3f}" for p in sub["p_value"]],
+            "mean fit (s)": ["—" if pd.isna(v) else f"{v:.1f}" for v in sub["fit_s"]]},
+            index=sub["model"].astype(str).to_numpy())
+        parts += [f"**{group}**", "", markdown_table(cells, "model"), ""]
+    return "\n".join(parts).rstrip() + "\n"

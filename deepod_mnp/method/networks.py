@@ -97,21 +97,28 @@ class MNPNet(nn.Module):
         :class:`AutoEncoder`) and of the scoring MLP's hidden layer.
     bias : bool
         Bias of every linear layer.
+    head_features : bool
+        Also feed the input ``x`` to the scoring MLP (beyond the paper): the
+        head can then use what separates the labeled anomalies in the input
+        even where the autoencoder's latent code has discarded it.
     """
 
     def __init__(self, n_features: int, rep_dim: int = 8, n_prototypes: int = 1,
                  alpha: float = 1.0, recon_loss: str = "smooth_l1",
                  recon_in_score: bool = True, score_hidden: int = 16,
-                 hidden_dims: list[int] | None = None, act: str = "LeakyReLU", bias: bool = True) -> None:
+                 hidden_dims: list[int] | None = None, act: str = "LeakyReLU", bias: bool = True,
+                 head_features: bool = False) -> None:
         super().__init__()
         self.ae = AutoEncoder(n_features, encoder_dims(n_features, rep_dim, hidden_dims), act=act, bias=bias)
         self.prototypes = nn.Parameter(torch.zeros(n_prototypes, rep_dim))
         self.alpha = alpha
         self.recon_loss = recon_loss
         self.recon_in_score = recon_in_score
-        # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid
+        self.head_features = head_features
+        # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid (with x appended if head_features)
         self.scorer = nn.Sequential(
-            nn.Linear(rep_dim + 2, score_hidden, bias=bias), make_activation(act),
+            nn.Linear(rep_dim + 2 + (n_features if head_features else 0), score_hidden, bias=bias),
+            make_activation(act),
             nn.Linear(score_hidden, 1, bias=bias), nn.Sigmoid(),
         )
 
@@ -122,7 +129,8 @@ class MNPNet(nn.Module):
         s_max = max_similarity(s)
         e_in = e if self.recon_in_score else torch.zeros_like(e)
         z_unit = nn.functional.normalize(z, dim=1)
-        score = self.scorer(torch.cat([e_in[:, None], z_unit, s_max[:, None]], dim=1)).squeeze(1)
+        head_in = [e_in[:, None], z_unit, s_max[:, None]] + ([x] if self.head_features else [])
+        score = self.scorer(torch.cat(head_in, dim=1)).squeeze(1)
         return MNPOutput(z, e, s, score)
 
 

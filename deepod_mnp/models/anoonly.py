@@ -37,6 +37,7 @@ from deepod_mnp.method.anoonly import (
     linear_bn_act_body,
 )
 from deepod_mnp.method.sampling import FULL_PASS, MixedBatchLoader, resolve_epoch_steps
+from deepod_mnp.method.scaling import DEFAULT_SCALER
 
 #: ``loss_on`` values: AnoOnly's anomaly-only loss, or the base method's whole loss (the control).
 LOSS_ON = ("anomalies", "all")
@@ -199,9 +200,15 @@ _COMMON_PARAMS = """
     loss_on : {'anomalies', 'all'}, default='anomalies'
         ``'anomalies'`` is AnoOnly. ``'all'`` is its control: the base method's
         whole loss (unlabeled term included) on the same network, batches and
-        budget, which isolates what the anomaly-only loss itself does."""
+        budget, which isolates what the anomaly-only loss itself does.
+    scaler : str or None, default='minmax'
+        Input scaling learned from the training rows (fitted ``scaler_``), as
+        MNP's: on min-max scaled features the identity, on raw units the same
+        model; see :mod:`deepod_mnp.method.scaling`. None feeds X as given."""
 
 _COMMON_ATTRIBUTES = """
+    scaler_ : FeatureScaler or None
+        The input scaling fitted on the training rows.
     n_features_in_ : int
         Number of features seen in ``fit``.
     hidden_dims_ : list of int
@@ -275,7 +282,8 @@ class DevNetAnoOnly(_AnoOnlyBase):
                  margin: float = 5.0, l: int = 5000, rep_dim: None = None,  # noqa: E741
                  inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies") -> None:
+                 prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies",
+                 scaler: str | None = DEFAULT_SCALER) -> None:
         store_params(self, locals())
 
     _parameter_constraints: ClassVar[dict] = {
@@ -359,7 +367,8 @@ class DeepSADAnoOnly(_AnoOnlyBase):
                  hidden_dims: Any = "100,50", act: str = "ReLU", bias: bool = False,
                  rep_dim: int = 128, eta: float = 1.0, inference_batch_size: int = 65536,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
-                 prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies") -> None:
+                 prt_steps: int = 10, random_state: int | None = 42, loss_on: str = "anomalies",
+                 scaler: str | None = DEFAULT_SCALER) -> None:
         store_params(self, locals())
 
     _parameter_constraints: ClassVar[dict] = {

@@ -32,6 +32,7 @@ from deepod_mnp.method.losses import RECON_LOSSES, MNPLoss
 from deepod_mnp.method.networks import MNPEnsemble, MNPNet, ensemble_mean
 from deepod_mnp.method.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
 from deepod_mnp.method.sampling import FULL_PASS, MixedBatchLoader, resolve_epoch_steps
+from deepod_mnp.method.scaling import DEFAULT_SCALER
 from deepod_mnp.method.similarity import max_similarity, normality_weights
 
 logger = logging.getLogger(__name__)
@@ -133,12 +134,28 @@ class MNP(BaseDetector):
         False sets every ``w_i`` to 1 (ablation "w/o w_i").
     recon_in_score : bool, default=True
         False hides ``e_i`` from the scoring MLP (ablation "w/o Decoder").
+    head_features : bool, default=False
+        Beyond the paper: also feed the (scaled) input features to the scoring
+        MLP, so that the head can learn what separates the labeled anomalies
+        in the input itself, not only through the autoencoder's latent code.
     n_ensemble : int, default=3
         Members trained independently (own pretraining, prototypes and batches;
         k is chosen once, on the first member) whose scores are averaged. With
         one labeled anomaly a single member's result varies a lot with its seed;
         averaging three raised development-split AUC-PR on every large set (see
         BENCHMARKS.md). 1 is the paper's single model.
+    scaler : str or None, default='minmax'
+        Input scaling learned from the training rows and applied to every row
+        scored (the fitted ``scaler_``, saved with the model), so that the
+        units of the features do not matter. ``'minmax'`` is the protocol's
+        own step learned inside the model: on min-max scaled features it is
+        the identity (the paper's model, bit for bit), on raw units it gives
+        the same model. ``'robust'`` (median / IQR), ``'standard'`` and
+        ``'quantile'`` are the alternatives, an affine one optionally with a
+        tail rule for rows far outside the training bulk (``'robust+clip'``,
+        ``'robust+log'``); see :mod:`deepod_mnp.method.scaling`. The
+        development splits chose ``'minmax'`` (BENCHMARKS.md, "Input
+        scaling"). None feeds X as given.
     inference_batch_size : int, default=8192
         Rows scored per forward pass. Chunks this size stay in the CPU's cache;
         on a CPU with several torch threads they are scored in parallel.
@@ -169,6 +186,8 @@ class MNP(BaseDetector):
         Mini-batches per epoch actually run (``epoch_steps`` resolved).
     silhouette_scores_ : dict
         Silhouette score of each k tried when ``n_prototypes='auto'``.
+    scaler_ : FeatureScaler or None
+        The input scaling fitted on the training rows (None when ``scaler=None``).
     n_features_in_ : int
         Number of features seen in ``fit``.
     device_ : torch.device
@@ -206,6 +225,7 @@ class MNP(BaseDetector):
         "score_loss": [Options(RECON_LOSSES)],
         **{name: [BOOLEAN] for name in ("normalize_weights", "fixed_dec_target", "use_recon_loss",
                                          "use_prototype_loss", "use_weights", "recon_in_score")},
+        "head_features": [BOOLEAN],
     }
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
         *BaseDetector._fitted_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_")
@@ -223,7 +243,8 @@ class MNP(BaseDetector):
                  pretrain_epochs: int = 2,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
-                 recon_in_score: bool = True, n_ensemble: int = 3, inference_batch_size: int = 8192,
+                 recon_in_score: bool = True, head_features: bool = False, n_ensemble: int = 3,
+                 scaler: str | None = DEFAULT_SCALER, inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  prt_steps: int = 10, random_state: int | None = 42) -> None:
         store_params(self, locals())
@@ -312,7 +333,8 @@ class MNP(BaseDetector):
         products (:func:`deepod_mnp.method.fused.fused_for`, cached): the same
         scores to float rounding (1e-6, tested), about twice as fast.
         """
-        fused = fused_for(self) if net is getattr(self, "net", None) else None
+        # the fused layout has no input features at the head: head_features=True scores unfused
+        fused = fused_for(self) if net is getattr(self, "net", None) and not self.head_features else None
         if fused is not None:
             return fused.score_and_rep(batch_x)
         out = net(batch_x.to(self.device_, non_blocking=True))
@@ -370,7 +392,8 @@ class MNP(BaseDetector):
         """One member's untrained network (the paper's, unless ``hidden_dims``, ``act`` or ``bias`` say)."""
         hidden = None if self.hidden_dims is None else parse_hidden_dims(self.hidden_dims)
         return MNPNet(n_features, self.rep_dim, n_prototypes, alpha=self.alpha, recon_loss=self.recon_loss,
-                      recon_in_score=self.recon_in_score, hidden_dims=hidden, act=self.act, bias=self.bias)
+                      recon_in_score=self.recon_in_score, hidden_dims=hidden, act=self.act, bias=self.bias,
+                      head_features=bool(self.head_features))
 
     def _build_inference_net(self) -> MNPEnsemble:
         return MNPEnsemble([self._build_net(self.n_features_in_, self.n_prototypes_)

@@ -26,6 +26,7 @@ MODULES = {
     "deepod_mnp.method.prototypes": "prototypes.py",
     "deepod_mnp.method.sampling": "sampling.py",
     "deepod_mnp.method.dwa": "dwa.py",
+    "deepod_mnp.method.scaling": "scaling.py",
     "deepod_mnp.method.fused": "fused.py",  # the scoring hot path (issue #17)
 }
 # The module that defines the MNP class.
