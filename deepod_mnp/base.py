@@ -50,6 +50,7 @@ from deepod_mnp._validation import check_scoring_X, check_X, check_y, feature_na
 from deepod_mnp.method.scaling import FeatureScaler, is_valid_spec, make_scaler
 
 logger = logging.getLogger(__name__)
+_SCALE_BLOCK_ROWS = 8192  # rows scaled at a time (float64 temporaries of 8192 x D)
 
 
 class DegenerateFitWarning(UserWarning):
@@ -279,10 +280,18 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         checked = check_X(X, min_samples=2) if fit else check_scoring_X(self, X)
         if scaler is None:
             return checked
-        arr = check_array(X, dtype=np.float64, ensure_2d=True, order="C", input_name="X")  # finite by default
         if fit:
-            scaler.fit(arr)
-        return np.ascontiguousarray(scaler.transform(arr, np.float32))
+            scaler.fit(check_array(X, dtype=np.float64, ensure_2d=True, order="C", input_name="X"))
+        # The input's own values (not the float32 copy), scaled in row blocks: the float64
+        # temporaries stay bounded whatever the number of rows.
+        src = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+        if src.dtype.kind not in "fiu" or src.shape != checked.shape:
+            src = checked
+        out = np.empty(checked.shape, dtype=np.float32)
+        for start in range(0, len(out), _SCALE_BLOCK_ROWS):
+            stop = start + _SCALE_BLOCK_ROWS
+            out[start:stop] = scaler.transform(src[start:stop], np.float32)
+        return out
 
     def _fit(self, X: np.ndarray, y: np.ndarray, device: torch.device) -> None:
         self.device_ = device
