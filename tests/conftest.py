@@ -82,3 +82,25 @@ def fitted_mnp():
     data = make_weak_data()
     model = MNP(**TINY_MNP).fit(data.X, data.y)
     return model, data
+
+
+@pytest.fixture(scope="module")
+def serving_data():
+    """Seven-feature weak data for the serving tests (fused scorer, ONNX export)."""
+    return make_weak_data(n_per_mode=120, n_features=7, seed=3)
+
+
+@pytest.fixture(scope="module")
+def serving_mnp(serving_data):
+    """A tiny MNP fitted on :func:`serving_data` as a DataFrame (named columns), without input scaling."""
+    import pandas as pd
+
+    from deepod_mnp import MNP
+
+    X = pd.DataFrame(serving_data.X, columns=[f"f{i}" for i in range(serving_data.X.shape[1])])
+    return MNP(**{**TINY_MNP, "scaler": None}).fit(X, serving_data.y)
+
+
+def random_rows(n: int, d: int, seed: int = 7) -> np.ndarray:
+    """``n`` float32 rows of width ``d`` (normal, sd 3) to score."""
+    return np.random.default_rng(seed).normal(0.0, 3.0, size=(n, d)).astype(np.float32)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from conftest import TINY_MNP, make_weak_data
+from conftest import TINY_MNP, random_rows
 from sklearn.preprocessing import (
     FunctionTransformer,
     MaxAbsScaler,
@@ -20,18 +19,16 @@ from deepod_mnp.serving.fused import FusedMNP, affine_scaling, flops_per_row, fu
 
 
 @pytest.fixture(scope="module")
-def data():
-    return make_weak_data(n_per_mode=120, n_features=7, seed=3)
+def data(serving_data):
+    return serving_data
 
 
 @pytest.fixture(scope="module")
-def fitted(data):
-    X = pd.DataFrame(data.X, columns=[f"f{i}" for i in range(data.X.shape[1])])
-    return MNP(**{**TINY_MNP, "scaler": None}).fit(X, data.y)
+def fitted(serving_mnp):
+    return serving_mnp
 
 
-def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
-    return np.random.default_rng(seed).normal(0.0, 3.0, size=(n, d)).astype(np.float32)
+_rows = random_rows
 
 
 @pytest.mark.parametrize("params", [

@@ -4,30 +4,25 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import TINY_MNP, make_weak_data
+from conftest import random_rows
 from sklearn.preprocessing import StandardScaler
-
-from deepod_mnp import MNP
 
 ort = pytest.importorskip("onnxruntime", reason="the 'onnx' extra (onnx, onnxscript, onnxruntime) is missing")
 pytest.importorskip("onnxscript", reason="the 'onnx' extra (onnxscript) is missing")
 
 
 @pytest.fixture(scope="module")
-def data():
-    return make_weak_data(n_per_mode=120, n_features=7, seed=3)
+def data(serving_data):
+    return serving_data
 
 
 @pytest.fixture(scope="module")
-def fitted(data):
-    X = pd.DataFrame(data.X, columns=[f"f{i}" for i in range(data.X.shape[1])])
-    return MNP(**{**TINY_MNP, "scaler": None}).fit(X, data.y)
+def fitted(serving_mnp):
+    return serving_mnp
 
 
-def _rows(n: int, d: int, seed: int = 7) -> np.ndarray:
-    return np.random.default_rng(seed).normal(0.0, 3.0, size=(n, d)).astype(np.float32)
+_rows = random_rows
 
 
 
