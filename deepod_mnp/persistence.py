@@ -166,7 +166,8 @@ def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
     required = (cls._saved_attributes if version != "1"
                 else ("n_features_in_", "decision_scores_", "loss_history_"))
     # the input scaler (issue 14) is optional: checkpoints written before it fed X as given
-    missing = [n for n in required if n not in state and n != "scaler_"]
+    # and MNP's head_features_ (issue 14, round two) was a parameter's plain value before
+    missing = [n for n in required if n not in state and n not in ("scaler_", "head_features_")]
     _require(not missing, f"entries {missing} are missing")
     _require(_is_int(state["n_features_in_"]), "'n_features_in_' is not a positive integer")
     scores = state["decision_scores_"]

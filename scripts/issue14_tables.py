@@ -4,6 +4,7 @@
     python scripts/issue14_tables.py pool      # the 24 pool sets + the nine: per set and per group
     python scripts/issue14_tables.py dev FILE  # a select_defaults.py CSV: mean dev AUC-PR per candidate
     python scripts/issue14_tables.py fit       # MNP's fit time against DevNet's, per set
+    python scripts/issue14_tables.py head      # the score head's options against the defaults, 33 sets
 """
 from __future__ import annotations
 
@@ -87,6 +88,40 @@ def fit_ratio() -> None:
           f"median {np.median(ratio):.2f}")
 
 
+HEAD_VARIANTS = {"results/mnp_head_auto": "MNP head_features=auto",
+                 "results/mnp_log_auto": "MNP recon_norm=log + auto"}
+
+
+def head_tables() -> None:
+    """MNP's defaults against its two score-head options on the test splits (seeds 42-44).
+
+    ``head_features='auto'`` is the defaults' model wherever fewer than 5 anomalies are labeled, so
+    its records exist only where at least 5 are; elsewhere the defaults' records stand for it.
+    """
+    base = frame("results/pool", "results/main", models=["MNP"], seeds=3)
+    base["model"] = base["model"].astype(str)
+    parts = [base]
+    for root, name in HEAD_VARIANTS.items():
+        v = frame(f"{root}/pool", f"{root}/main", models=["MNP"], seeds=3)
+        v["model"] = name
+        if "head_features=auto" in name:
+            have = set(zip(v["dataset"].astype(str), v["seed"]))
+            new = np.array([(d, s) not in have for d, s in zip(base["dataset"].astype(str), base["seed"])])
+            same = base[(base["n_labeled"] < 5).to_numpy() & new].copy()
+            v = pd.concat([v, same.assign(model=name)])
+        parts.append(v)
+    df = pd.concat(parts, ignore_index=True).astype({"dataset": str})
+    order = MAIN + list(CHOOSING) + list(CONFIRMING)
+    df["dataset"] = pd.Categorical(df["dataset"], categories=[d for d in order if d in set(df["dataset"])])
+    df["model"] = pd.Categorical(df["model"], categories=["MNP", *HEAD_VARIANTS.values()])
+    print(metric_table(df, "auc_pr", with_std=False))
+    print()
+    groups = {"confirming half (12 sets)": CONFIRMING, "nine main sets (seeds 42-44)": MAIN,
+              "choosing half (12 sets)": CHOOSING, "all 33 sets": order}
+    print(group_summary_markdown(df, groups))
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "main"
-    {"main": main_tables, "pool": pool_tables, "fit": fit_ratio}.get(what, lambda: dev_table(sys.argv[2]))()
+    {"main": main_tables, "pool": pool_tables, "fit": fit_ratio,
+     "head": head_tables}.get(what, lambda: dev_table(sys.argv[2]))()

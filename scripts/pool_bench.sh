@@ -27,14 +27,23 @@ for phase in "$@"; do
                                           # the default scaler='minmax' reproduces them bit for bit)
     large)  bench "$LARGE" CatBoost,LightGBM,XGBoost,IForest ;;
     devnet_large) bench "$LARGE" DevNet ;;
+    deepsad_large) RUNS=${RUNS:-1} bench "$LARGE" DeepSAD ;;  # one seed each: a fit takes minutes
     # DevNet's default (100 epochs of full passes) on the 200k+ row sets: one epoch, one seed, to time it
     devnet_epoch) RUNS=1 bench "$LARGE" DevNet results/pool_devnet_1epoch --params '{"DevNet": {"epochs": 1}}' ;;
     feawad) bench "$SMALL" FeaWAD ;;
+    feawad_large) bench "$LARGE" FeaWAD ;;
+    rosas)  bench "$SMALL" RoSAS ;;
     xgbod)  bench "$XGBOD_SETS" XGBOD ;;
     devnet) bench "$SMALL" DevNet ;;
     deep)   bench "$SMALL" FeaWAD,DeepSAD,RoSAS ;;
     deepsad) bench "$SMALL" DeepSAD ;;
     prenet) bench "$SMALL" PReNet ;;
+    # the score head's options (BENCHMARKS.md, "The score head"): head_features='auto' differs from the
+    # defaults only where at least 5 anomalies are labeled (these seven pool sets); recon_norm everywhere
+    mnp_head_auto) bench "24_mnist 33_skin 16_http 1_ALOI 10_cover 8_celeba 11_donors" MNP \
+                     results/mnp_head_auto/pool --params '{"MNP": {"head_features": "auto"}}' ;;
+    mnp_log_auto) bench "$SMALL $LARGE" MNP results/mnp_log_auto/pool \
+                    --params '{"MNP": {"recon_norm": "log", "head_features": "auto"}}' ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac
 done

@@ -147,7 +147,8 @@ def test_head_features_feeds_the_input_to_the_head_and_round_trips(make_mnp, wea
     model = make_mnp(head_features=True).fit(weak_data.X, weak_data.y)
     first = model.net.members[0].scorer[0]
     assert first.in_features == model.rep_dim + 2 + weak_data.X.shape[1]
-    assert make_mnp().fit(weak_data.X, weak_data.y).net.members[0].scorer[0].in_features == model.rep_dim + 2
+    assert make_mnp(head_features=False).fit(weak_data.X, weak_data.y).net.members[0].scorer[0].in_features \
+        == model.rep_dim + 2
     with torch.no_grad():  # scored as the network itself scores (the fused path does not apply)
         direct = model.net(torch.from_numpy(model._check_scoring_X(weak_data.X))).score.numpy()
     np.testing.assert_allclose(model.decision_function(weak_data.X), direct, rtol=1e-6)

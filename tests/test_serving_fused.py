@@ -33,8 +33,10 @@ _rows = random_rows
 
 @pytest.mark.parametrize("params", [
     {}, {"n_ensemble": 1}, {"recon_loss": "mse"}, {"recon_in_score": False},
-    {"alpha": 2.5, "n_prototypes": 3},
-], ids=["default", "one-member", "mse", "no-recon-in-score", "alpha"])
+    {"alpha": 2.5, "n_prototypes": 3}, {"head_features": True}, {"recon_norm": "log"},
+    {"recon_norm": "log", "head_features": True},
+], ids=["default", "one-member", "mse", "no-recon-in-score", "alpha", "head-features", "log-recon-norm",
+        "both"])
 def test_fused_scores_equal_the_unfused_ensemble(data, params):
     """The fused scorer, and decision_function's hot path that uses it, give the scores of the
     members computed one by one (``MNPEnsemble.forward``) to 1e-6."""

@@ -69,3 +69,17 @@ def test_onnx_export_of_anoonly_detectors(name, data, tmp_path):
     X = _rows(3000, data.X.shape[1])
     np.testing.assert_allclose(scorer.decision_function(X), model.decision_function(X), rtol=1e-5, atol=1e-5)
     assert scorer.model_name == name
+
+
+def test_onnx_export_of_the_score_head_options(data, tmp_path):
+    """recon_norm='log' and head_features=True (a log and a second input product in the graph)."""
+    from deepod_mnp import MNP
+    from deepod_mnp.serving.onnx import export_onnx
+
+    model = MNP(epochs=2, epoch_steps=4, pretrain_epochs=1, n_prototypes=2, device="cpu", random_state=0,
+                recon_norm="log", head_features=True).fit(data.X, data.y)
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "head.onnx")),
+                                   providers=["CPUExecutionProvider"])
+    X = _rows(2000, model.n_features_in_)
+    (got,) = session.run(["score"], {"X": X})
+    np.testing.assert_allclose(got, model.decision_function(X), rtol=0, atol=1e-5)

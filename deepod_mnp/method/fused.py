@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepod_mnp.method.networks import relative_log_error
+
 _EPS = 1e-12  # torch.nn.functional.normalize's default eps
 
 
@@ -146,13 +148,17 @@ class FusedMNP(nn.Module):
         self.alpha = float(first.alpha)
         self.recon_loss = str(first.recon_loss)
         self.recon_in_score = bool(first.recon_in_score)
+        self.recon_norm = getattr(first, "recon_norm", None)
+        self.head_features = bool(getattr(first, "head_features", False))
         self.beta = float(beta)
         if self.recon_loss not in ("smooth_l1", "mse"):
             raise ValueError(f"unsupported recon_loss {self.recon_loss!r}")
         for m in members[1:]:
-            if (float(m.alpha), str(m.recon_loss), bool(m.recon_in_score)) != (
-                    self.alpha, self.recon_loss, self.recon_in_score):
-                raise ValueError("all members must share alpha, recon_loss and recon_in_score.")
+            if (float(m.alpha), str(m.recon_loss), bool(m.recon_in_score), getattr(m, "recon_norm", None),
+                    bool(getattr(m, "head_features", False))) != (
+                    self.alpha, self.recon_loss, self.recon_in_score, self.recon_norm, self.head_features):
+                raise ValueError("all members must share alpha, recon_loss, recon_in_score, recon_norm and "
+                                 "head_features.")
 
         def linears(blocks: list[nn.Module]) -> tuple[list[nn.Linear], float]:
             pairs = [_linear_and_slope(b) for b in blocks]
@@ -193,7 +199,14 @@ class FusedMNP(nn.Module):
                     and isinstance(sc[2], nn.Linear) and isinstance(sc[3], nn.Sigmoid)):
                 raise TypeError("each scoring MLP must be Linear, LeakyReLU, Linear, Sigmoid.")
         self.score_slope = float(scorers[0][1].negative_slope)
-        self.register_buffer("s1_w", torch.block_diag(*[_wt(sc[0]) for sc in scorers]).contiguous())
+        n_head = self.rep_dim + 2  # e_i, the unit code and s_i; the input features (head_features) after them
+        self.register_buffer("s1_w", torch.block_diag(*[_wt(sc[0])[:n_head] for sc in scorers]).contiguous())
+        if self.head_features:  # the input's share of each head's first layer: one (D, M*hidden) product
+            x_part = torch.cat([_wt(sc[0])[n_head:] for sc in scorers], dim=1)
+            self.register_buffer("s1x_w", x_part.contiguous())
+        if self.recon_norm is not None:  # each member's e_ref, (M,)
+            refs = [m.recon_ref.detach().cpu().float() for m in members]
+            self.register_buffer("recon_ref", torch.stack(refs))
         self.register_buffer("s1_b", torch.cat([_b(sc[0]) for sc in scorers]))
         self.register_buffer("s2_w", torch.block_diag(*[_wt(sc[2]) for sc in scorers]).contiguous())
         self.register_buffer("s2_b", torch.cat([_b(sc[2]) for sc in scorers]))
@@ -245,9 +258,15 @@ class FusedMNP(nn.Module):
         z_sq = (z_unit * z_unit).sum(dim=2, keepdim=True)
         d2 = (z_sq + self.proto_sq - 2.0 * dots).clamp_min(0.0)  # (n, M, k), Eq. 6's squared distance
         s_max = (1.0 + d2.amin(dim=2) / self.alpha).pow(-(self.alpha + 1.0) / 2.0)  # s decreases with d2
-        e_in = e if self.recon_in_score else torch.zeros_like(e)
+        if not self.recon_in_score:
+            e_in = torch.zeros_like(e)
+        else:
+            e_in = e if self.recon_norm is None else relative_log_error(e, self.recon_ref)
         feats = torch.cat([e_in.unsqueeze(2), z_unit, s_max.unsqueeze(2)], dim=2).reshape(n, -1)
-        hid = leaky(torch.addmm(self.s1_b, feats, self.s1_w), self.score_slope)  # fresh product
+        pre = torch.addmm(self.s1_b, feats, self.s1_w)
+        if self.head_features:
+            pre = pre.addmm_(x, self.s1x_w)
+        hid = leaky(pre, self.score_slope)  # fresh product
         score = torch.sigmoid(torch.addmm(self.s2_b, hid, self.s2_w))  # (n, M), Eq. 11
         return score, e, s_max, d2, z_flat
 
@@ -300,6 +319,8 @@ def flops_per_row(fused: FusedMNP) -> int:
         macs += getattr(fused, f"w{i}").numel() // m
     macs += getattr(fused, f"w{fused.n_layers - 1}").numel()
     macs += fused.proto_bd.numel() // m + (fused.s1_w.numel() + fused.s2_w.numel()) // m
+    if fused.head_features:
+        macs += fused.s1x_w.numel()
     return 2 * macs
 
 

@@ -9,6 +9,21 @@ from torch import nn
 from deepod_mnp.method.losses import reconstruction_error
 from deepod_mnp.method.similarity import max_similarity, student_t_similarity
 
+RECON_NORMS = ("log",)
+
+
+def relative_log_error(e: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``log(e_i / e_ref)``: the reconstruction error as the scoring MLP sees it with ``recon_norm='log'``.
+
+    ``e_ref`` is the median error of the unlabeled training rows after
+    pretraining, so a typical normal row enters the head near 0 and an error
+    ten times larger near 2.3, on the scale of the unit-norm code beside it.
+    The raw ``e_i`` of the paper is about 1e-3 on min-max features, so the
+    head can hardly use it (beyond the paper, an option of MNP; BENCHMARKS.md,
+    "The score head", has its ablation).
+    """
+    return torch.log(e.clamp_min(1e-12) / ref)
+
 
 def hidden_width(n_features: int, rep_dim: int) -> int:
     """Width of the autoencoder's hidden layer: halfway from ``n_features`` to ``rep_dim``.
@@ -101,20 +116,29 @@ class MNPNet(nn.Module):
         Also feed the input ``x`` to the scoring MLP (beyond the paper): the
         head can then use what separates the labeled anomalies in the input
         even where the autoencoder's latent code has discarded it.
+    recon_norm : {'log'} or None
+        How ``e_i`` enters the scoring MLP: ``'log'`` feeds
+        :func:`relative_log_error` against the buffer ``recon_ref`` (set by
+        :meth:`set_recon_ref`), None feeds ``e_i`` itself (the paper).
     """
 
     def __init__(self, n_features: int, rep_dim: int = 8, n_prototypes: int = 1,
                  alpha: float = 1.0, recon_loss: str = "smooth_l1",
                  recon_in_score: bool = True, score_hidden: int = 16,
                  hidden_dims: list[int] | None = None, act: str = "LeakyReLU", bias: bool = True,
-                 head_features: bool = False) -> None:
+                 head_features: bool = False, recon_norm: str | None = None) -> None:
         super().__init__()
+        if recon_norm is not None and recon_norm not in RECON_NORMS:
+            raise ValueError(f"recon_norm must be one of {RECON_NORMS} or None, got {recon_norm!r}.")
         self.ae = AutoEncoder(n_features, encoder_dims(n_features, rep_dim, hidden_dims), act=act, bias=bias)
         self.prototypes = nn.Parameter(torch.zeros(n_prototypes, rep_dim))
         self.alpha = alpha
         self.recon_loss = recon_loss
         self.recon_in_score = recon_in_score
         self.head_features = head_features
+        self.recon_norm = recon_norm
+        if recon_norm is not None:  # only then in the state dict, so the paper's checkpoints load as they are
+            self.register_buffer("recon_ref", torch.ones(()))
         # Eq. 11: phi(cat(e_i, z_i, s_i)), an MLP ending in a sigmoid (with x appended if head_features)
         self.scorer = nn.Sequential(
             nn.Linear(rep_dim + 2 + (n_features if head_features else 0), score_hidden, bias=bias),
@@ -127,11 +151,26 @@ class MNPNet(nn.Module):
         e = reconstruction_error(x, x_hat, self.recon_loss)
         s = student_t_similarity(z, self.prototypes, self.alpha)
         s_max = max_similarity(s)
-        e_in = e if self.recon_in_score else torch.zeros_like(e)
+        e_in = self.score_error(e)
         z_unit = nn.functional.normalize(z, dim=1)
         head_in = [e_in[:, None], z_unit, s_max[:, None]] + ([x] if self.head_features else [])
         score = self.scorer(torch.cat(head_in, dim=1)).squeeze(1)
         return MNPOutput(z, e, s, score)
+
+    def score_error(self, e: torch.Tensor) -> torch.Tensor:
+        """``e_i`` as the scoring MLP reads it (zeros for the "w/o Decoder" ablation)."""
+        if not self.recon_in_score:
+            return torch.zeros_like(e)
+        return e if self.recon_norm is None else relative_log_error(e, self.recon_ref)
+
+    @torch.no_grad()
+    def set_recon_ref(self, x: torch.Tensor) -> None:
+        """Set ``recon_ref`` to the median reconstruction error of the rows ``x`` (no-op without
+        ``recon_norm``)."""
+        if self.recon_norm is not None:
+            _, x_hat = self.ae(x)
+            ref = reconstruction_error(x, x_hat, self.recon_loss).median().clamp_min(1e-12)
+            self.recon_ref.copy_(ref)
 
 
 def ensemble_mean(values: list[torch.Tensor]) -> torch.Tensor:
