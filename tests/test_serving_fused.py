@@ -18,30 +18,17 @@ from deepod_mnp import MNP
 from deepod_mnp.serving.fused import FusedMNP, affine_scaling, flops_per_row, fused_scores
 
 
-@pytest.fixture(scope="module")
-def data(serving_data):
-    return serving_data
-
-
-@pytest.fixture(scope="module")
-def fitted(serving_mnp):
-    return serving_mnp
-
-
-_rows = random_rows
-
-
 @pytest.mark.parametrize("params", [
     {}, {"n_ensemble": 1}, {"recon_loss": "mse"}, {"recon_in_score": False},
     {"alpha": 2.5, "n_prototypes": 3}, {"head_features": True}, {"recon_norm": "log"},
     {"recon_norm": "log", "head_features": True},
 ], ids=["default", "one-member", "mse", "no-recon-in-score", "alpha", "head-features", "log-recon-norm",
         "both"])
-def test_fused_scores_equal_the_unfused_ensemble(data, params):
+def test_fused_scores_equal_the_unfused_ensemble(serving_data, params):
     """The fused scorer, and decision_function's hot path that uses it, give the scores of the
     members computed one by one (``MNPEnsemble.forward``) to 1e-6."""
-    model = MNP(**{**TINY_MNP, "scaler": None, **params}).fit(data.X, data.y)
-    X = _rows(3000, data.X.shape[1])
+    model = MNP(**{**TINY_MNP, "scaler": None, **params}).fit(serving_data.X, serving_data.y)
+    X = random_rows(3000, serving_data.X.shape[1])
     with torch.inference_mode():
         unfused = model.net(torch.from_numpy(X))
     fused = FusedMNP.from_model(model)
@@ -55,31 +42,32 @@ def test_fused_scores_equal_the_unfused_ensemble(data, params):
     np.testing.assert_allclose(rep, unfused.z.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_decision_function_uses_the_fused_path(fitted, monkeypatch):
+def test_decision_function_uses_the_fused_path(serving_mnp, monkeypatch):
     import deepod_mnp.models.mnp as mnp_module
 
     calls = []
     real = mnp_module.fused_for
     monkeypatch.setattr(mnp_module, "fused_for", lambda model: calls.append(1) or real(model))
-    fitted.decision_function(_rows(20_000, fitted.n_features_in_))
+    serving_mnp.decision_function(random_rows(20_000, serving_mnp.n_features_in_))
     assert len(calls) == 3  # one per chunk of inference_batch_size rows
-    assert real(fitted) is real(fitted)  # built once, then cached
+    assert real(serving_mnp) is real(serving_mnp)  # built once, then cached
 
 
-def test_fused_components_equal_score_components(fitted):
-    X = _rows(2000, fitted.n_features_in_)
+def test_fused_components_equal_score_components(serving_mnp):
+    X = random_rows(2000, serving_mnp.n_features_in_)
     with torch.inference_mode():
-        comp = FusedMNP.from_model(fitted).components(torch.from_numpy(X))
-    ref = fitted.score_components(X)
+        comp = FusedMNP.from_model(serving_mnp).components(torch.from_numpy(X))
+    ref = serving_mnp.score_components(X)
     for name in ("score", "reconstruction_error", "max_similarity", "normality_weight"):
         np.testing.assert_allclose(getattr(comp, name).numpy(), ref[name].to_numpy(), rtol=1e-5, atol=1e-6,
                                    err_msg=name)
     assert np.mean(comp.nearest_prototype.numpy() == ref["nearest_prototype"].to_numpy()) > 0.999
 
 
-def test_flops_per_row_counts_every_members_layers(fitted):
-    fused = FusedMNP.from_model(fitted)
-    d, h, k, m = fitted.n_features_in_, fitted.rep_dim, fitted.n_prototypes_, fitted.n_ensemble
+def test_flops_per_row_counts_every_members_layers(serving_mnp):
+    fused = FusedMNP.from_model(serving_mnp)
+    model = serving_mnp
+    d, h, k, m = model.n_features_in_, model.rep_dim, model.n_prototypes_, model.n_ensemble
     mid = d - (d - h) // 2
     per_member = 2 * d * mid + 2 * mid * h + h * k + (h + 2) * 16 + 16
     assert flops_per_row(fused) == 2 * m * per_member
@@ -89,26 +77,27 @@ def test_flops_per_row_counts_every_members_layers(fitted):
     StandardScaler(), RobustScaler(), MinMaxScaler(), MaxAbsScaler(), StandardScaler(with_mean=False),
     FunctionTransformer(lambda X: 2.0 * X - 1.0),
 ], ids=["standard", "robust", "minmax", "maxabs", "standard-no-mean", "function"])
-def test_affine_scaler_is_folded_into_the_fused_scorer(fitted, data, scaler):
+def test_affine_scaler_is_folded_into_the_fused_scorer(serving_mnp, serving_data, scaler):
     """With a fitted ``scaler_`` the fused scorer takes raw rows and scores them as the net scores
     the scaled rows."""
-    scaler.fit(data.X)
-    mul, add = affine_scaling(scaler, data.X.shape[1])
-    np.testing.assert_allclose(data.X * mul + add, scaler.transform(data.X), rtol=1e-9, atol=1e-9)
-    X = _rows(1000, data.X.shape[1])
-    expected = fitted.decision_function(scaler.transform(X))
-    fitted.scaler_ = scaler
+    scaler.fit(serving_data.X)
+    mul, add = affine_scaling(scaler, serving_data.X.shape[1])
+    np.testing.assert_allclose(serving_data.X * mul + add, scaler.transform(serving_data.X),
+                               rtol=1e-9, atol=1e-9)
+    X = random_rows(1000, serving_data.X.shape[1])
+    expected = serving_mnp.decision_function(scaler.transform(X))
+    serving_mnp.scaler_ = scaler
     try:
-        got = fused_scores(FusedMNP.from_model(fitted), X)
+        got = fused_scores(FusedMNP.from_model(serving_mnp), X)
     finally:
-        del fitted.scaler_
+        del serving_mnp.scaler_
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
-def test_non_affine_scaler_is_refused(data):
-    quantile = QuantileTransformer(n_quantiles=50).fit(data.X)
+def test_non_affine_scaler_is_refused(serving_data):
+    quantile = QuantileTransformer(n_quantiles=50).fit(serving_data.X)
     with pytest.raises(NotImplementedError, match="QuantileTransformer is not a per-feature affine"):
-        affine_scaling(quantile, data.X.shape[1])
+        affine_scaling(quantile, serving_data.X.shape[1])
     assert affine_scaling(None, 3) is None
 
 
@@ -117,22 +106,22 @@ def test_fused_refuses_unfitted_model():
         FusedMNP.from_model(MNP())
 
 
-def test_fused_rep_is_decision_functions_rep(fitted):
-    X = _rows(1500, fitted.n_features_in_)
-    scores, rep = fitted.decision_function(X, return_rep=True)
+def test_fused_rep_is_decision_functions_rep(serving_mnp):
+    X = random_rows(1500, serving_mnp.n_features_in_)
+    scores, rep = serving_mnp.decision_function(X, return_rep=True)
     with torch.inference_mode():
-        z, s = FusedMNP.from_model(fitted).score_and_rep(torch.from_numpy(X))
+        z, s = FusedMNP.from_model(serving_mnp).score_and_rep(torch.from_numpy(X))
     np.testing.assert_allclose(z.numpy(), rep, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(s.numpy(), scores, rtol=0, atol=1e-6)
 
 
-def test_fused_for_caches_and_rebuilds_when_the_weights_change(data):
+def test_fused_for_caches_and_rebuilds_when_the_weights_change(serving_data):
     from deepod_mnp.serving.fused import fused_for
 
-    model = MNP(**{**TINY_MNP, "scaler": None}).fit(data.X, data.y)
+    model = MNP(**{**TINY_MNP, "scaler": None}).fit(serving_data.X, serving_data.y)
     first = fused_for(model)
     assert first is not None and fused_for(model) is first
-    X = torch.from_numpy(_rows(200, data.X.shape[1]))
+    X = torch.from_numpy(random_rows(200, serving_data.X.shape[1]))
     with torch.no_grad():
         before = first(X)
         model.net.members[0].scorer[2].bias.add_(1.0)  # in place, as an optimizer step
@@ -146,10 +135,10 @@ def test_fused_for_caches_and_rebuilds_when_the_weights_change(data):
 
 
 @pytest.mark.parametrize("spec", ["minmax", "robust", "standard"])
-def test_the_detectors_own_scaler_is_folded_into_the_fused_scorer(data, spec):
+def test_the_detectors_own_scaler_is_folded_into_the_fused_scorer(serving_data, spec):
     """MNP's learned input scaling (``scaler_``, issue 14) folds like a scikit-learn scaler: the fused
     scorer on raw rows gives decision_function's scores."""
-    model = MNP(**{**TINY_MNP, "scaler": spec}).fit(data.X * 100 + 50, data.y)
-    X = _rows(500, data.X.shape[1]) * 100 + 50
+    model = MNP(**{**TINY_MNP, "scaler": spec}).fit(serving_data.X * 100 + 50, serving_data.y)
+    X = random_rows(500, serving_data.X.shape[1]) * 100 + 50
     np.testing.assert_allclose(fused_scores(FusedMNP.from_model(model), X), model.decision_function(X),
                                rtol=0, atol=1e-5)

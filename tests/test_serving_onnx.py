@@ -12,74 +12,60 @@ ort = pytest.importorskip("onnxruntime", reason="the 'onnx' extra (onnx, onnxscr
 pytest.importorskip("onnxscript", reason="the 'onnx' extra (onnxscript) is missing")
 
 
-@pytest.fixture(scope="module")
-def data(serving_data):
-    return serving_data
-
-
-@pytest.fixture(scope="module")
-def fitted(serving_mnp):
-    return serving_mnp
-
-
-_rows = random_rows
-
-
-
-def test_onnx_export_gives_decision_function_scores(fitted, data, tmp_path):
+def test_onnx_export_gives_decision_function_scores(serving_mnp, serving_data, tmp_path):
     from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
 
-    fitted.scaler_ = StandardScaler().fit(data.X)  # the raw-input graph must scale itself
+    serving_mnp.scaler_ = StandardScaler().fit(serving_data.X)  # the raw-input graph must scale itself
     try:
-        path = export_onnx(fitted, tmp_path / "mnp.onnx")
+        path = export_onnx(serving_mnp, tmp_path / "mnp.onnx")
     finally:
-        del fitted.scaler_
+        del serving_mnp.scaler_
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
-    assert (inp.name, inp.type, inp.shape[1]) == ("X", "tensor(float)", fitted.n_features_in_)
+    assert (inp.name, inp.type, inp.shape[1]) == ("X", "tensor(float)", serving_mnp.n_features_in_)
     assert isinstance(inp.shape[0], str)  # dynamic batch
     assert (out.name, out.type, len(out.shape)) == ("score", "tensor(float)", 1)
-    X = _rows(5000, fitted.n_features_in_)
-    expected = fitted.decision_function(StandardScaler().fit(data.X).transform(X))
+    X = random_rows(5000, serving_mnp.n_features_in_)
+    expected = serving_mnp.decision_function(StandardScaler().fit(serving_data.X).transform(X))
     for n in (1, 17, 5000):  # the batch dimension is free
         (got,) = session.run(["score"], {"X": X[:n]})
         assert got.dtype == np.float32 and got.shape == (n,)
         np.testing.assert_allclose(got, expected[:n], rtol=0, atol=1e-5)
     meta = session.get_modelmeta().custom_metadata_map
-    assert json.loads(meta["deepod_mnp.feature_names"]) == list(fitted.feature_names_in_)
-    assert float(meta["deepod_mnp.threshold"]) == pytest.approx(fitted.threshold_)
+    assert json.loads(meta["deepod_mnp.feature_names"]) == list(serving_mnp.feature_names_in_)
+    assert float(meta["deepod_mnp.threshold"]) == pytest.approx(serving_mnp.threshold_)
     scorer = OnnxScorer(path, threads=1)
-    assert scorer.n_features_in_ == fitted.n_features_in_ and scorer.model_name == "MNP"
+    assert scorer.n_features_in_ == serving_mnp.n_features_in_ and scorer.model_name == "MNP"
     labels = scorer.predict(X)
-    np.testing.assert_array_equal(labels, (scorer.decision_function(X) > fitted.threshold_).astype(int))
-    near = np.abs(expected - fitted.threshold_) < 1e-5  # rounding may flip only these
-    np.testing.assert_array_equal(labels[~near], (expected[~near] > fitted.threshold_).astype(int))
+    np.testing.assert_array_equal(labels, (scorer.decision_function(X) > serving_mnp.threshold_).astype(int))
+    near = np.abs(expected - serving_mnp.threshold_) < 1e-5  # rounding may flip only these
+    np.testing.assert_array_equal(labels[~near], (expected[~near] > serving_mnp.threshold_).astype(int))
     with pytest.raises(ValueError, match="shape"):
         scorer.decision_function(X[:, :3])
 
 
 @pytest.mark.parametrize("name", ["DevNetAnoOnly", "DeepSADAnoOnly"])
-def test_onnx_export_of_anoonly_detectors(name, data, tmp_path):
+def test_onnx_export_of_anoonly_detectors(name, serving_data, tmp_path):
     from deepod_mnp.models.anoonly import DeepSADAnoOnly, DevNetAnoOnly
     from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
 
     cls = {"DevNetAnoOnly": DevNetAnoOnly, "DeepSADAnoOnly": DeepSADAnoOnly}[name]
-    model = cls(epochs=2, epoch_steps=5, device="cpu").fit(data.X, data.y)
+    model = cls(epochs=2, epoch_steps=5, device="cpu").fit(serving_data.X, serving_data.y)
     scorer = OnnxScorer(export_onnx(model, tmp_path / "m.onnx"))
-    X = _rows(3000, data.X.shape[1])
+    X = random_rows(3000, serving_data.X.shape[1])
     np.testing.assert_allclose(scorer.decision_function(X), model.decision_function(X), rtol=1e-5, atol=1e-5)
     assert scorer.model_name == name
 
 
-def test_onnx_export_of_the_score_head_options(data, tmp_path):
+def test_onnx_export_of_the_score_head_options(serving_data, tmp_path):
     """recon_norm='log' and head_features=True (a log and a second input product in the graph)."""
     from deepod_mnp import MNP
     from deepod_mnp.serving.onnx import export_onnx
 
     model = MNP(epochs=2, epoch_steps=4, pretrain_epochs=1, n_prototypes=2, device="cpu", random_state=0,
-                recon_norm="log", head_features=True).fit(data.X, data.y)
+                recon_norm="log", head_features=True).fit(serving_data.X, serving_data.y)
     session = ort.InferenceSession(str(export_onnx(model, tmp_path / "head.onnx")),
                                    providers=["CPUExecutionProvider"])
-    X = _rows(2000, model.n_features_in_)
+    X = random_rows(2000, model.n_features_in_)
     (got,) = session.run(["score"], {"X": X})
     np.testing.assert_allclose(got, model.decision_function(X), rtol=0, atol=1e-5)
