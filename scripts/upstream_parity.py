@@ -93,6 +93,10 @@ def patched_deepod(src: Path, workdir: Path) -> Path:
                          workdir)
 
 
+def _signed(x: float) -> str:
+    return f"{round(x, 4) + 0.0:+.4f}"  # + 0.0: no "-0.0000" for a difference below rounding
+
+
 def summary_table(df: pd.DataFrame) -> str:
     lines = ["| data set | DeepOD main's `fit` | deepod-mnp | difference | largest score difference "
              "| identical weights | fit s (DeepOD / ours) |", "|---|---|---|---|---|---|---|"]
@@ -101,13 +105,13 @@ def summary_table(df: pd.DataFrame) -> str:
         up, ours = g["auc_pr_deepod"], g["auc_pr_ours"]
         means.append((up.mean(), ours.mean()))
         lines.append(f"| {name} | {up.mean():.3f} ± {up.std(ddof=0):.3f} | {ours.mean():.3f} ± "
-                     f"{ours.std(ddof=0):.3f} | {ours.mean() - up.mean():+.4f} | "
+                     f"{ours.std(ddof=0):.3f} | {_signed(ours.mean() - up.mean())} | "
                      f"{g['max_score_diff'].max():.1e} | {int(g['same_weights'].sum())}/{len(g)} | "
                      f"{g['fit_time_deepod'].mean():.2f} / {g['fit_time_ours'].mean():.2f} |")
     up, ours = np.mean([m[0] for m in means]), np.mean([m[1] for m in means])
-    lines.append(f"| average | {up:.3f} | {ours:.3f} | {ours - up:+.4f} | {df['max_score_diff'].max():.1e} | "
-                 f"{int(df['same_weights'].sum())}/{len(df)} | {df['fit_time_deepod'].mean():.2f} / "
-                 f"{df['fit_time_ours'].mean():.2f} |")
+    lines.append(f"| average | {up:.3f} | {ours:.3f} | {_signed(ours - up)} | "
+                 f"{df['max_score_diff'].max():.1e} | {int(df['same_weights'].sum())}/{len(df)} | "
+                 f"{df['fit_time_deepod'].mean():.2f} / {df['fit_time_ours'].mean():.2f} |")
     return "\n".join(lines)
 
 
