@@ -377,6 +377,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         """Large contiguous chunks of X (no per-row collation, no side effects)."""
         return torch.from_numpy(X).split(self.inference_batch_size)
 
+    def _inference_net(self) -> torch.nn.Module:
+        """The network that scores (the fitted one, in eval mode; a detector may score with a copy)."""
+        return self.net.eval()
+
     def _inference_criterion(self) -> Any:
         """The criterion ``inference_forward`` receives (None unless scoring needs one)."""
         return None
@@ -393,7 +397,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         (BENCHMARKS.md, "Speed and scale"). torch's thread count is 1 while they
         run and is restored afterwards. This is the one scoring hot path.
         """
-        net, criterion = self.net.eval(), self._inference_criterion()
+        net, criterion = self._inference_net(), self._inference_criterion()
         chunks = list(chunks)
         n_threads = torch.get_num_threads()
         n_workers = min(n_threads, len(chunks)) if self.device_.type == "cpu" else 1

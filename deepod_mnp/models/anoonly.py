@@ -17,6 +17,7 @@ The pieces that the base methods share with DeepOD are imported from it:
 """
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 from collections import OrderedDict
@@ -56,6 +57,11 @@ def _mlp_body(n_features: int, hidden: list[int], act: str, bias: bool) -> MLPne
     """
     return MLPnet(n_features, n_hidden=hidden[:-1], n_output=hidden[-1], activation=[act] * len(hidden),
                   bias=bias, batch_norm=False)
+
+
+def _as_net_input(batch_x: torch.Tensor, net: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """A chunk on the scoring device, in the dtype of the network that scores it."""
+    return batch_x.to(device, dtype=next(net.parameters()).dtype, non_blocking=True)
 
 
 class _AnoOnlyBase(BaseDetector):
@@ -121,6 +127,12 @@ class _AnoOnlyBase(BaseDetector):
     # ------------------------------------------------------------ subclasses
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Module:
         raise NotImplementedError
+
+    def _inference_net(self) -> torch.nn.Module:
+        """A float64 copy of the network: float32 matrix products round differently with the number of
+        rows in a chunk (by up to 2e-7 on some CPUs), so a row's score would depend on the rows scored
+        with it. The copy lives only while one call scores; the network is small."""
+        return copy.deepcopy(self.net).double().eval()
 
     def _build_criterion(self, net: torch.nn.Module, x_unlabeled: torch.Tensor) -> Any:
         raise NotImplementedError
@@ -312,7 +324,7 @@ class DevNetAnoOnly(_AnoOnlyBase):
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Representation (BN-normalised last hidden layer) and score of one chunk."""
-        z = net.bn(net.body(batch_x.to(self.device_, non_blocking=True)))
+        z = net.bn(net.body(_as_net_input(batch_x, net, self.device_)))
         return z, net.score(z).view(-1)
 
 
@@ -402,5 +414,5 @@ class DeepSADAnoOnly(_AnoOnlyBase):
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: DSADLoss) -> tuple[torch.Tensor, torch.Tensor]:
         """Representation and squared distance to ``c`` of one chunk."""
-        rep = net(batch_x.to(self.device_, non_blocking=True))
+        rep = net(_as_net_input(batch_x, net, self.device_))
         return rep, criterion(rep, reduction="none")
