@@ -138,7 +138,7 @@ class _AnoOnlyBase(BaseDetector):
         super()._restore(state)
 
     def _build_inference_net(self) -> torch.nn.Module:
-        return self._build_net(self.n_features_in_, self.hidden_dims_).to(self.device_).eval()
+        return self._build_net(self.n_net_features_, self.hidden_dims_).to(self.device_).eval()
 
 
 _RAISES_AND_REFERENCES = f"""
@@ -209,8 +209,17 @@ _COMMON_PARAMS = """
 _COMMON_ATTRIBUTES = """
     scaler_ : FeatureScaler or None
         The input scaling fitted on the training rows.
+    encoder_ : TableEncoder or None
+        The one-hot encoding of the text columns of a table (None for
+        numbers only); see :mod:`deepod_mnp.preprocessing`.
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features (columns) seen in ``fit``.
+    n_net_features_ : int
+        Width of the network's input: ``n_features_in_``, or the encoded
+        width with an ``encoder_``.
+    fit_info_ : dict
+        What the model card shows of the fit: rows, labeled anomalies, fit
+        seconds, device, torch threads, time and versions.
     hidden_dims_ : list of int
         The parsed ``hidden_dims``.
     epoch_steps_ : int
