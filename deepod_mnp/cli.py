@@ -79,8 +79,8 @@ FIT_EPILOG = """\
 examples:
   deepod-mnp fit --data fraud.csv:label=is_fraud,drop=id --out fraud.pt
   deepod-mnp fit --data fraud.csv:label=is_fraud --holdout 0.2 --out fraud.pt
-  deepod-mnp fit --data claims.parquet:label=status,anomaly=fraud --params '{"contamination": 0.02}' \\
-      --out claims.pt
+  deepod-mnp fit --data claims.parquet:label=status,anomaly=fraud --out claims.pt
+  deepod-mnp fit --data fraud.csv:label=is_fraud --params '{"contamination": 0.02}' --out fraud.pt
   deepod-mnp info fraud.pt
   deepod-mnp score --model fraud.pt --data new.csv --out scores.parquet --label
 
@@ -88,9 +88,10 @@ The label column marks the known anomalies (1, or the values given by
 anomaly=V); every other row is unlabeled, not necessarily normal. Text columns
 are one-hot encoded by the model itself (saved with it), so 'score' takes new
 rows as raw as this file; a category it never saw scores as all zeros.
-predict() and 'score --label' flag the rows scoring above threshold_, the
-top `contamination` (default 0.1 = 10%) of the training rows: set it to the
-anomaly rate you expect (e.g. '{"contamination": 0.01}').
+predict() and 'score --label' flag the rows scoring above the model's
+threshold, which the top 'contamination' share (default 0.1, i.e. 10%) of the
+training rows exceed: set it to the anomaly rate you expect (e.g.
+'{"contamination": 0.01}').
 """
 
 
@@ -587,9 +588,11 @@ def _fit(args: argparse.Namespace) -> int:
         X, y = _rows(table.X, fit_rows), y[fit_rows]
         print(f"Holding out {args.holdout:.0%} of the rows ({len(held):,}, {int(table.y[held].sum()):,} "
               f"labeled anomalies), stratified by the label; fitting on the other {len(fit_rows):,}.")
-    with _usage():
+    try:
         model = make_detector(args.model, random_state=args.seed, device=args.device,
                               **{"verbose": 0 if args.no_progress else 1, **params})
+    except TypeError as exc:  # a parameter the detector does not take
+        raise UsageError(f"--params: {exc}") from exc
     print(f"Fitting {args.model} on {len(y):,} rows ...")
     with warnings.catch_warnings(record=True) as caught, _usage():
         warnings.simplefilter("always")
