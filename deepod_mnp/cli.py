@@ -225,9 +225,58 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepod-mnp", formatter_class=_Formatter, epilog=MAIN_EPILOG,
                      description=_para("MNP (Multi-Normal Prototypes) weakly supervised anomaly detection: "
+                                       "fit a model on your table and score new rows with it; "
                                        "benchmarks, the paper's experiments and a demo."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = sub.add_parser("fit", help="fit a detector on every row of a file and save it (then: info, score)",
+                         description=_para("Fit one of deepod-mnp's detectors on every row of a labeled "
+                                           "file (or on all but a held-out part, with --holdout) and save "
+                                           "it as a checksummed checkpoint that 'deepod-mnp score' and "
+                                           "'deepod-mnp info' read. The model carries its preprocessing: "
+                                           "the encoding of text columns and the input scaling."),
+                         formatter_class=_Formatter, epilog=FIT_EPILOG)
+    fit.add_argument("--data", required=True, metavar="SPEC",
+                     help="a CSV spec 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]', the same "
+                          "for Parquet ('path.parquet:label=COL,...'), an .npz path (arrays X and y) or a "
+                          "shortcut of 'bench'; text columns stay text: the model encodes them (required)")
+    fit.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write, e.g. model.pt "
+                                                                  "(required)")
+    saveable = [k for k, spec in DETECTORS.items() if spec.saveable]
+    fit.add_argument("--model", type=_parse_saveable, default="MNP",
+                     help=f"the detector: {', '.join(saveable)} (default: MNP)")
+    fit.add_argument("--params", type=_parse_fit_params, default={}, metavar="JSON",
+                     help='parameters as JSON or a JSON file, e.g. \'{"contamination": 0.02}\' '
+                          "(default: the detector's defaults)")
+    fit.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                     help="hold out this share of the rows (stratified by the label), fit on the rest and "
+                          "report AUC-PR and AUC-ROC on it against the file's labels; the saved model is "
+                          "the one fitted on the rest (default: off, fit on every row)")
+    fit.add_argument("--seed", type=int, default=42, help="random_state of the detector and of --holdout's "
+                                                          "split (default: 42)")
+    fit.add_argument("--device", default="auto",
+                     help="auto, cpu or cuda[:i]; auto = CUDA when available (default: auto)")
+    fit.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="torch threads while fitting (default: 1, the fastest for these small networks)")
+    fit.add_argument("--data-root", default=None, metavar="DIR",
+                     help=f"where shortcuts and relative data paths are looked up (default: ${DATA_ENV})")
+    fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    info = sub.add_parser("info", help="the model card of a saved model: what it was fitted on, and how",
+                          description=_para("Print the model card of a checkpoint: detector and parameters, "
+                                            "training rows and columns, labeled anomalies, the encoding of "
+                                            "text columns with their categories, the input scaling, the "
+                                            "threshold and contamination, fit time, versions and the "
+                                            "file's sha256. The same as deepod_mnp.model_card(path)."),
+                          formatter_class=_Formatter,
+                          epilog="examples:\n  deepod-mnp info fraud.pt\n  deepod-mnp info fraud.pt --json\n")
+    info.add_argument("model", metavar="MODEL", help="a checkpoint written by 'deepod-mnp fit' or save_model")
+    info.add_argument("--json", action="store_true", help="print the card as JSON (every list in full)")
+
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
+
+    serving_cli.add_parser(sub)
 
     bench = sub.add_parser("bench", help="run detectors on data sets under the protocol of PROTOCOL.md",
                            description=_para("Fit every model with every seed on each data set's train "
@@ -278,50 +327,6 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR",
                         help="a directory written by 'deepod-mnp bench' or 'experiment' (required)")
 
-    fit = sub.add_parser("fit", help="fit a detector on every row of a file and save it (then: info, score)",
-                         description=_para("Fit one of deepod-mnp's detectors on every row of a labeled "
-                                           "file (or on all but a held-out part, with --holdout) and save "
-                                           "it as a checksummed checkpoint that 'deepod-mnp score' and "
-                                           "'deepod-mnp info' read. The model carries its preprocessing: "
-                                           "the encoding of text columns and the input scaling."),
-                         formatter_class=_Formatter, epilog=FIT_EPILOG)
-    fit.add_argument("--data", required=True, metavar="SPEC",
-                     help="a CSV spec 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]', the same "
-                          "for Parquet ('path.parquet:label=COL,...'), an .npz path (arrays X and y) or a "
-                          "shortcut of 'bench'; text columns stay text: the model encodes them (required)")
-    fit.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write, e.g. model.pt "
-                                                                  "(required)")
-    saveable = [k for k, spec in DETECTORS.items() if spec.saveable]
-    fit.add_argument("--model", type=_parse_saveable, default="MNP",
-                     help=f"the detector: {', '.join(saveable)} (default: MNP)")
-    fit.add_argument("--params", type=_parse_fit_params, default={}, metavar="JSON",
-                     help='parameters as JSON or a JSON file, e.g. \'{"contamination": 0.02}\' '
-                          "(default: the detector's defaults)")
-    fit.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
-                     help="hold out this share of the rows (stratified by the label), fit on the rest and "
-                          "report AUC-PR and AUC-ROC on it against the file's labels; the saved model is "
-                          "the one fitted on the rest (default: off, fit on every row)")
-    fit.add_argument("--seed", type=int, default=42, help="random_state of the detector and of --holdout's "
-                                                          "split (default: 42)")
-    fit.add_argument("--device", default="auto",
-                     help="auto, cpu or cuda[:i]; auto = CUDA when available (default: auto)")
-    fit.add_argument("--threads", type=int, default=None, metavar="N",
-                     help="torch threads while fitting (default: 1, the fastest for these small networks)")
-    fit.add_argument("--data-root", default=None, metavar="DIR",
-                     help=f"where shortcuts and relative data paths are looked up (default: ${DATA_ENV})")
-    fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-    info = sub.add_parser("info", help="the model card of a saved model: what it was fitted on, and how",
-                          description=_para("Print the model card of a checkpoint: detector and parameters, "
-                                            "training rows and columns, labeled anomalies, the encoding of "
-                                            "text columns with their categories, the input scaling, the "
-                                            "threshold and contamination, fit time, versions and the "
-                                            "file's sha256. The same as deepod_mnp.model_card(path)."),
-                          formatter_class=_Formatter,
-                          epilog="examples:\n  deepod-mnp info fraud.pt\n  deepod-mnp info fraud.pt --json\n")
-    info.add_argument("model", metavar="MODEL", help="a checkpoint written by 'deepod-mnp fit' or save_model")
-    info.add_argument("--json", action="store_true", help="print the card as JSON (every list in full)")
-
     demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)",
                           description=_para("MNP against DeepOD's DevNet (library defaults) on the Pendigits "
                                             "copy bundled with the package, seeds 42-44, one labeled "
@@ -332,9 +337,6 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="keep the results here (default: a temporary directory)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default: auto)")
 
-    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
-
-    serving_cli.add_parser(sub)
     return parser
 
 

@@ -6,10 +6,13 @@ data sets, a GPU nor the network (no intersphinx inventories are fetched).
 """
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 from pathlib import Path
 
 import deepod_mnp
+from deepod_mnp.cli import _build_parser
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -25,10 +28,9 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "myst_nb",
-    "sphinxarg.ext",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "_cli_reference.md"]
 templates_path = ["_templates"]
 
 # --- the notebooks: copied from notebooks/ at build time, rendered with their outputs, never run
@@ -38,9 +40,26 @@ for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
     target = NOTEBOOKS / notebook.name
     if not target.exists() or target.read_bytes() != notebook.read_bytes():
         shutil.copyfile(notebook, target)
+
+
+def _write_cli_reference(path: Path) -> None:
+    """Every command's ``--help``, exactly as the terminal prints it, for cli.md to include."""
+    os.environ["COLUMNS"] = "80"  # argparse wraps to the terminal's width; the page shows about 80
+    parser = _build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    parts = ["## deepod-mnp\n", "```text", parser.format_help().rstrip(), "```\n"]
+    for name, sub in commands.items():
+        parts += [f"## deepod-mnp {name}\n", "```text", sub.format_help().rstrip(), "```\n"]
+    text = "\n".join(parts)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+_write_cli_reference(HERE / "_cli_reference.md")
+smartquotes = False  # command lines keep their '--' and quotes
 nb_execution_mode = "off"
 nb_merge_streams = True
-myst_enable_extensions = ["colon_fence", "deflist"]
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath"]
 myst_heading_anchors = 3
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
