@@ -125,23 +125,8 @@ def _usage() -> Iterator[None]:
         raise UsageError(str(exc).replace("\n", " ")) from exc
 
 
-def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
-    """``--params``: a JSON object ``{"MODEL": {"param": value}}``, inline or in a file."""
-    if not text:
-        return {}
-    source = Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
-    try:
-        params = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"--params is not valid JSON: {exc}") from exc
-    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise argparse.ArgumentTypeError(
-            '--params must map model names to objects, e.g. {"MNP": {"epochs": 5}}.')
-    return params
-
-
-def _parse_fit_params(text: str | None) -> dict[str, Any]:
-    """``fit --params``: a JSON object of parameters (or ``{"MODEL": {...}}`` as ``bench`` takes it)."""
+def _json_object(text: str | None, shape: str = 'a JSON object, e.g. {"epochs": 5}') -> dict[str, Any]:
+    """``--params``' JSON object, inline or in a file (``{}`` when absent); ``shape`` says what it must be."""
     if not text:
         return {}
     source = Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
@@ -150,7 +135,16 @@ def _parse_fit_params(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"--params is not valid JSON: {exc}") from exc
     if not isinstance(params, dict):
-        raise argparse.ArgumentTypeError('--params must be a JSON object, e.g. {"epochs": 5}.')
+        raise argparse.ArgumentTypeError(f"--params must be {shape}.")
+    return params
+
+
+def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
+    """``--params``: a JSON object ``{"MODEL": {"param": value}}``, inline or in a file."""
+    shape = 'an object mapping model names to objects, e.g. {"MNP": {"epochs": 5}}'
+    params = _json_object(text, shape)
+    if not all(isinstance(v, dict) for v in params.values()):
+        raise argparse.ArgumentTypeError(f"--params must be {shape}.")
     return params
 
 
@@ -246,7 +240,7 @@ def _build_parser() -> argparse.ArgumentParser:
     saveable = [k for k, spec in DETECTORS.items() if spec.saveable]
     fit.add_argument("--model", type=_parse_saveable, default="MNP",
                      help=f"the detector: {', '.join(saveable)} (default: MNP)")
-    fit.add_argument("--params", type=_parse_fit_params, default={}, metavar="JSON",
+    fit.add_argument("--params", type=_json_object, default={}, metavar="JSON",
                      help='parameters as JSON or a JSON file, e.g. \'{"contamination": 0.02}\' '
                           "(default: the detector's defaults)")
     fit.add_argument("--holdout", type=float, default=None, metavar="FRACTION",

@@ -210,16 +210,13 @@ _COMMON_ATTRIBUTES = """
     scaler_ : FeatureScaler or None
         The input scaling fitted on the training rows.
     encoder_ : TableEncoder or None
-        The one-hot encoding of the text columns of a table (None for
-        numbers only); see :mod:`deepod_mnp.preprocessing`.
+        The one-hot encoding of a table's text columns (None for numbers only).
     n_features_in_ : int
         Number of features (columns) seen in ``fit``.
     n_net_features_ : int
-        Width of the network's input: ``n_features_in_``, or the encoded
-        width with an ``encoder_``.
+        The network's input width (the encoded width with an ``encoder_``).
     fit_info_ : dict
-        What the model card shows of the fit: rows, labeled anomalies, fit
-        seconds, device, torch threads, time and versions.
+        The fit's record for the model card (rows, labels, time, versions).
     hidden_dims_ : list of int
         The parsed ``hidden_dims``.
     epoch_steps_ : int
