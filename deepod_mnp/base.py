@@ -334,11 +334,12 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     def _fit_threads(self) -> Iterator[None]:
         """torch's intra-op thread count while ``fit`` trains: one, unless ``DEEPOD_MNP_FIT_THREADS`` says.
 
-        The networks are small, so one thread trains fastest: MNP on the
-        28_pendigits and 22_magic.gamma sets took 3.4 s and 4.6 s with one
-        thread against 42 s and 35 s with torch's default of two on a busy
-        2-core machine (``scripts/fit_threads.py``; BENCHMARKS.md, "Speed and
-        scale"). The environment variable ``DEEPOD_MNP_FIT_THREADS`` sets
+        The networks are small, so one thread trains fastest: on a busy
+        2-core machine MNP fitted Pendigits (6,870 rows) in 3.4-4.0 s with one
+        thread against 20-42 s with torch's default of two, and Magic Gamma
+        (19,020 rows) in 4.6-5.4 s against 35-53 s (medians of three fits in
+        two runs; ``scripts/fit_threads.py``, ``results/fit_threads/``). The
+        environment variable ``DEEPOD_MNP_FIT_THREADS`` sets
         another count (``N``) or leaves torch's own (``torch``). torch's
         count is restored when ``fit`` returns or raises.
         """
