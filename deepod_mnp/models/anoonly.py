@@ -150,7 +150,7 @@ class _AnoOnlyBase(BaseDetector):
         super()._restore(state)
 
     def _build_inference_net(self) -> torch.nn.Module:
-        return self._build_net(self.n_features_in_, self.hidden_dims_).to(self.device_).eval()
+        return self._build_net(self.n_net_features_, self.hidden_dims_).to(self.device_).eval()
 
 
 _RAISES_AND_REFERENCES = f"""
@@ -221,8 +221,14 @@ _COMMON_PARAMS = """
 _COMMON_ATTRIBUTES = """
     scaler_ : FeatureScaler or None
         The input scaling fitted on the training rows.
+    encoder_ : TableEncoder or None
+        The one-hot encoding of a table's text columns (None for numbers only).
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features (columns) seen in ``fit``.
+    n_net_features_ : int
+        The network's input width (the encoded width with an ``encoder_``).
+    fit_info_ : dict
+        The fit's record for the model card (rows, labels, time, versions).
     hidden_dims_ : list of int
         The parsed ``hidden_dims``.
     epoch_steps_ : int
