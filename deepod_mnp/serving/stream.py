@@ -44,7 +44,7 @@ def _pyarrow() -> Any:
 
 def load_scorer(path: str | Path, *, device: str = "cpu") -> Any:
     """A fitted detector from ``path``: an ``.onnx`` file (:class:`~deepod_mnp.serving.onnx.OnnxScorer`)
-    or a checkpoint written by ``MNP.save_model``."""
+    or a checkpoint written by the ``save_model`` of any of our detectors (``deepod-mnp fit`` writes one)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist.")
@@ -52,9 +52,9 @@ def load_scorer(path: str | Path, *, device: str = "cpu") -> Any:
         from deepod_mnp.serving.onnx import OnnxScorer
 
         return OnnxScorer(path)
-    from deepod_mnp import MNP
+    from deepod_mnp import load_model
 
-    return MNP.load_model(path, device=device)
+    return load_model(path, device=device)
 
 
 def feature_columns(model: Any, available: Sequence[str], keep: Sequence[str] = ()) -> list[str]:
@@ -90,7 +90,7 @@ def score_frame(model: Any, part: pd.DataFrame, features: Sequence[str], keep: S
     the same columns as :func:`score_table`.
     """
     out = part[list(keep)].copy() if keep else pd.DataFrame(index=part.index)
-    X = part[list(features)].to_numpy()
+    X = part[list(features)]  # a table: a model that encodes text columns takes them by name
     scores = np.asarray(model.decision_function(X), dtype=np.float64) if len(X) else np.empty(0)
     out["score"] = scores
     if label:
@@ -118,7 +118,8 @@ def _open(path: str | Path, chunk_rows: int) -> _Source:
             schema = head.schema
 
         def csv_batches(columns: list[str], rows: int) -> Iterator[Any]:
-            convert = pa.csv.ConvertOptions(include_columns=columns)
+            # empty and NA-like fields are missing in text columns too, as pandas reads them in `fit`
+            convert = pa.csv.ConvertOptions(include_columns=columns, strings_can_be_null=True)
             with pa.csv.open_csv(str(path), read_options=read, parse_options=parse,
                                  convert_options=convert) as reader:
                 yield from reader
@@ -208,7 +209,7 @@ def score_table(model: Any, data: str | Path, out: str | Path, *, label: bool = 
         with tqdm(total=source.total_rows, unit="row", unit_scale=True, desc="scoring",
                   disable=not progress) as bar:
             for table in _rechunk(source.batches(read_cols, chunk_rows), chunk_rows):
-                X = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in features])
+                X = table.select(features).to_pandas()  # by name; text columns for a model that encodes them
                 columns = {c: table.column(c) for c in keep}
                 if explain:
                     comp = model.score_components(X)
