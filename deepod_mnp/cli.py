@@ -15,6 +15,7 @@ import logging
 import sys
 import tempfile
 import textwrap
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -392,10 +393,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from deepod_mnp.serving import cli as serving_cli
+    from deepod_mnp.serving.stream import ScoringError
 
     try:
         return serving_cli.run(args)
-    except FileNotFoundError as exc:
+    except ScoringError as exc:  # one line naming the file, column or row; the traceback only with --verbose
+        if args.verbose:
+            traceback.print_exc()
         raise UsageError(str(exc)) from exc
 
 

@@ -45,8 +45,9 @@ def _parquet_dir(df: pd.DataFrame, path, parts: int = 3):
 def test_parquet_directory_scores_equal_in_memory(fitted, table, tmp_path):
     src = _parquet_dir(table, tmp_path / "in")
     out = tmp_path / "scores.parquet"
-    n = score_table(fitted, src, out, label=True, explain=True, keep=["id"], chunk_rows=1_000, progress=False)
-    assert n == len(table)
+    summary = score_table(fitted, src, out, label=True, explain=True, keep=["id"], chunk_rows=1_000,
+                          progress=False)
+    assert (summary.rows_read, summary.rows_scored, summary.rows_rejected) == (len(table), len(table), 0)
     result = pq.read_table(out).to_pandas()
     assert list(result.columns) == ["id", "score", "label", *COMPONENT_COLUMNS]
     np.testing.assert_array_equal(result["id"], table["id"])  # input order kept
