@@ -161,8 +161,10 @@ def frame_columns(part: pd.DataFrame, features: Sequence[str]) -> list[Column]:
 
 
 def _row_label(part: pd.DataFrame, i: int, keep: Sequence[str]) -> str:
-    shown = ", ".join(f"{c}={part[c].iloc[i]!r}" for c in keep[:3])
-    return f"row {i} of the partition (index {part.index[i]!r}{', ' + shown if shown else ''})"
+    values = [part[c].iloc[i] for c in keep[:3]]
+    shown = ", ".join(f"{c}={v.item() if isinstance(v, np.generic) else v!r}" for c, v in zip(keep, values))
+    index = part.index[i].item() if isinstance(part.index[i], np.generic) else part.index[i]
+    return f"row {i} of the partition (index {index!r}{', ' + shown if shown else ''})"
 
 
 def score_frame(model: Any, part: pd.DataFrame, features: Sequence[str], keep: Sequence[str] = (),

@@ -20,6 +20,7 @@ and a Java runtime for Spark.
 """
 from __future__ import annotations
 
+import hashlib
 import pickle
 import weakref
 from collections import OrderedDict
@@ -32,43 +33,49 @@ import pandas as pd
 from deepod_mnp.serving.rows import check_policy, feature_columns, score_frame
 
 SPARK_HINT = "Spark scoring needs the 'spark' extra: pip install 'deepod-mnp[spark]' (and a Java runtime)."
-#: broadcast id -> unpickled model in a Python worker process; only the most recent few are kept
-_MODELS: OrderedDict[int, Any] = OrderedDict()
+#: model token -> unpickled model in a Python worker process; only the most recent few are kept
+_MODELS: OrderedDict[str, Any] = OrderedDict()
 _MODELS_KEPT = 2
-#: model -> {SparkContext id: broadcast}, on the driver: one broadcast per model, destroyed with the model
+#: model -> {SparkContext id: (broadcast, token)}, on the driver: one broadcast per model and context,
+#: destroyed with the model
 _BROADCASTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _model(broadcast: Any) -> Any:
-    key = broadcast.id if hasattr(broadcast, "id") else id(broadcast)
-    if key not in _MODELS:
-        _MODELS[key] = pickle.loads(broadcast.value)
+def _model(broadcast: Any, token: str) -> Any:
+    # keyed by the payload's digest: a worker's broadcast objects have no id of their own
+    if token not in _MODELS:
+        _MODELS[token] = pickle.loads(broadcast.value)
         while len(_MODELS) > _MODELS_KEPT:
             _MODELS.popitem(last=False)
-    _MODELS.move_to_end(key)
-    return _MODELS[key]
+    _MODELS.move_to_end(token)
+    return _MODELS[token]
 
 
-def _scorer(broadcast: Any, features: list[str], keep: list[str], label: bool, invalid: str):
+def _scorer(shipped: tuple[Any, str], features: list[str], keep: list[str], label: bool, invalid: str):
     def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = _model(broadcast)
+        model = _model(*shipped)
         for part in batches:
             yield score_frame(model, part, features, keep, label, np.int32, invalid)
 
     return score_batches
 
 
-def _destroy(broadcasts: dict[int, Any]) -> None:
-    for broadcast in broadcasts.values():
+def _destroy(shipped: dict[int, tuple[Any, str]]) -> None:
+    for broadcast, _ in shipped.values():
         try:
             broadcast.destroy()
         except Exception:  # noqa: BLE001 - the session may be gone already
             pass
 
 
-def _broadcast(model: Any, context: Any) -> Any:
-    """The broadcast of ``model`` in ``context``: made once per model and Spark context, destroyed on the
-    executors when the model object is garbage-collected."""
+def _ship(model: Any, context: Any) -> tuple[Any, str]:
+    payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    return context.broadcast(payload), hashlib.sha256(payload).hexdigest()
+
+
+def _broadcast(model: Any, context: Any) -> tuple[Any, str]:
+    """The broadcast of ``model`` in ``context`` and its token: made once per model and Spark context,
+    destroyed on the executors when the model object is garbage-collected."""
     try:
         per_context = _BROADCASTS[model]
     except KeyError:
@@ -76,10 +83,10 @@ def _broadcast(model: Any, context: Any) -> Any:
         _BROADCASTS[model] = per_context
         weakref.finalize(model, _destroy, per_context)
     except TypeError:  # not weak-referenceable: one broadcast per call
-        return context.broadcast(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        return _ship(model, context)
     key = id(context)
     if key not in per_context:
-        per_context[key] = context.broadcast(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        per_context[key] = _ship(model, context)
     return per_context[key]
 
 
