@@ -9,7 +9,7 @@ from conftest import TINY_MNP, make_weak_data
 from deepod_mnp import MNP
 from deepod_mnp.cli import main
 
-pa = pytest.importorskip("pyarrow", reason="the 'parquet' extra (pyarrow) is missing")
+pa = pytest.importorskip("pyarrow", reason="pyarrow (a dependency of deepod-mnp) is missing")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from deepod_mnp.serving.stream import COMPONENT_COLUMNS, score_table  # noqa: E402
