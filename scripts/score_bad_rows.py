@@ -7,10 +7,11 @@ have one bad value in one random feature: NaN, +inf, -inf, 1e39 (beyond float32)
 Model: MNP with its defaults fitted on Pendigits, 1 % of its anomalies labeled (seed 42); the scores
 are not evaluated here, only counted and timed.
 
-Runs (each a fresh ``deepod-mnp score --keep id --label --threads 1`` process; wall time and peak RSS
-from ``wait4``): the clean table (default policy), then the dirty one with ``--invalid error``, ``skip``
-and ``quarantine``. Checks that rows read = rows scored + rows rejected, that the rejected rows are
-exactly the bad ones, and that the quarantine file holds them. Writes ``OUT.json`` and ``OUT.md``.
+Runs (each a fresh ``deepod-mnp score --keep id --label --threads 1`` process; wall time, and peak
+RSS as the VmHWM of its ``/proc/self/status`` at exit): the clean table (default policy), then the
+dirty one with ``--invalid error``, ``skip`` and ``quarantine``. Checks that rows read = rows
+scored + rows rejected, that the rejected rows are exactly the bad ones, and that the quarantine file
+holds them. Writes ``OUT.json`` and ``OUT.md``.
 
     python scripts/score_bad_rows.py --out results/serving/score_bad_rows
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from serving_figures_data import cli, fit_mnp, machine, run_measured, write_resampled
+from serving_figures_data import fit_mnp, machine, run_measured, write_resampled
 
 from deepod_mnp.datasets import load_pendigits
 from deepod_mnp.serving.stream import read_summary, rejected_path
@@ -55,7 +56,7 @@ def main() -> None:
         runs = (("clean", "error"), ("dirty", "error"), ("dirty", "skip"), ("dirty", "quarantine"))
         for table, policy in runs:
             out = tmp / f"{table}-{policy}" / "scores.parquet"
-            cmd = [*cli(), "score", "--model", str(tmp / "mnp.pt"), "--data", str(tmp / f"{table}.parquet"),
+            cmd = ["score", "--model", str(tmp / "mnp.pt"), "--data", str(tmp / f"{table}.parquet"),
                    "--out", str(out), "--keep", "id", "--label", "--threads", "1", "--no-progress",
                    "--invalid", policy]
             run = run_measured(cmd)

@@ -5,8 +5,8 @@ Data: ADBench ALOI (``../shared/data/adbench_pool/1_ALOI.npz``: 49,534 real rows
 with replacement (seed 0) to N rows, with an ``id`` column, written with 1Mi-row groups (pandas'
 default): ``file`` is one file; ``directory`` is files of ``--file-rows`` rows each. Model: MNP with its
 defaults fitted on ALOI, 1 % of its anomalies labeled (seed 42). Each run is a fresh
-``deepod-mnp score --keep id --label --threads 1`` process; its peak resident memory is ``wait4``'s
-ru_maxrss, the table is written by this process beforehand.
+``deepod-mnp score --keep id --label --threads 1`` process; its peak resident memory is the VmHWM of
+``/proc/self/status`` at exit, the table is written by this process beforehand.
 
 ``--code DIR`` measures another version of the package (``PYTHONPATH=DIR``), e.g. the one before
 bounded reads: ``mkdir /tmp/before && git archive COMMIT deepod_mnp | tar -x -C /tmp/before``.
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from serving_figures_data import ROOT, cli, fit_mnp, machine, run_measured, write_resampled
+from serving_figures_data import ROOT, fit_mnp, machine, run_measured, write_resampled
 
 DATA = ROOT.parent / "shared" / "data" / "adbench_pool" / "1_ALOI.npz"
 
@@ -53,7 +53,7 @@ def main() -> None:
                 files = -(-n // args.file_rows) if layout == "directory" else 1
                 write_resampled(X, names, data, n, files=files)
                 out = tmp / "scores.parquet"
-                cmd = [*cli(), "score", "--model", str(tmp / "mnp.pt"), "--data", str(data), "--out",
+                cmd = ["score", "--model", str(tmp / "mnp.pt"), "--data", str(data), "--out",
                        str(out), "--keep", "id", "--label", "--threads", "1", "--no-progress"]
                 run = run_measured(cmd, env=env)
                 if run["returncode"]:

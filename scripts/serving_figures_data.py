@@ -90,32 +90,38 @@ def write_resampled(X: np.ndarray, names: list[str], path: Path, n_rows: int, *,
     return {"bad_ids": bad_ids, "bad_kinds": kinds}
 
 
-def run_measured(cmd: list[str], *, env: dict[str, str] | None = None,
+# Runs `deepod-mnp ARGS` and, at exit, writes the process's peak resident memory (VmHWM of
+# /proc/self/status: the memory of this program since its exec, unlike ru_maxrss, which Linux carries
+# over from the parent that forked it) to the file $PEAK_FILE.
+_WRAPPER = """
+import atexit, os, runpy, sys
+def peak():
+    with open("/proc/self/status") as status:
+        kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(kb)
+atexit.register(peak)
+sys.argv = ["deepod-mnp", *sys.argv[1:]]
+runpy.run_module("deepod_mnp.cli", run_name="__main__")
+"""
+
+
+def run_measured(args: list[str], *, env: dict[str, str] | None = None,
                  timeout: float = 3600) -> dict[str, Any]:
-    """Run ``cmd``; its exit code, wall time, peak resident memory (``wait4``'s ru_maxrss) and output."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``deepod-mnp ARGS`` (absolute paths) in a fresh interpreter in a temporary directory; its exit
+    code, wall time, peak resident memory and output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file, out_file, err_file = (Path(tmp) / name for name in ("peak", "out", "err"))
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})},
-                                start_new_session=True)
-        deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                os.killpg(proc.pid, 9)
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
+        with open(out_file, "wb") as out, open(err_file, "wb") as err:
+            try:
+                code = subprocess.run([sys.executable, "-c", _WRAPPER, *args], stdout=out, stderr=err,
+                                      env={**os.environ, **(env or {}), "PEAK_FILE": str(peak_file)},
+                                      cwd=tmp, timeout=timeout).returncode  # cwd: not this checkout
+            except subprocess.TimeoutExpired:
+                code = None
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return {"returncode": proc.returncode, "seconds": round(wall, 2),
-                "peak_rss_mb": round(usage.ru_maxrss / 1024), "stdout": out.read().decode(errors="replace"),
-                "stderr": err.read().decode(errors="replace")}
-
-
-def cli() -> list[str]:
-    """The ``deepod-mnp`` command of this interpreter."""
-    return [sys.executable, "-m", "deepod_mnp.cli"]
+        peak = int(peak_file.read_text()) if peak_file.exists() else 0
+        return {"returncode": code, "seconds": round(wall, 2), "peak_rss_mb": round(peak / 1024),
+                "stdout": out_file.read_text(errors="replace"),
+                "stderr": err_file.read_text(errors="replace")}
