@@ -357,7 +357,7 @@ def test_a_killed_job_resumes_from_its_last_finished_chunk(fitted, checkpoint, d
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not out.exists() and not rejected_path(out).exists()  # nothing appears before the end
     finished = sorted(p.name for p in work_dir(out).glob("scores-*"))
-    assert finished == [f"scores-00000{i}.parquet" for i in range(3)]
+    assert finished == [f"scores-00000{i}.arrow" for i in range(3)]
 
     scored_rows = []
     original = MNP.decision_function

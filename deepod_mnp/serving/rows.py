@@ -112,26 +112,34 @@ def text_column(name: str, text: np.ndarray, missing: np.ndarray) -> Column:
 _WHAT = {1: "missing", 2: "not a number", 3: "NaN", 4: "infinite", 5: "beyond float32's range"}
 
 
+def _code(col: Column, i: int, value: float) -> int:
+    """What is wrong with row ``i`` of ``col`` (a key of ``_WHAT``), 0 when nothing."""
+    if col.missing[i]:
+        return 1
+    if col.unparsed is not None and col.unparsed[i]:
+        return 2
+    if np.isnan(value):
+        return 3
+    if np.isinf(value):
+        return 4
+    return 5 if abs(value) > _FLOAT32_MAX else 0
+
+
 def check_rows(columns: Sequence[Column]) -> CheckedRows:
     """Check the feature columns of a block of rows as ``decision_function`` checks its input:
     no missing value, no text that is no number, no NaN, no infinite value, no number beyond
     float32's range."""
     n = len(columns[0].values) if columns else 0
-    X = np.empty((n, len(columns)), dtype=np.float64)
-    cell = np.zeros((n, len(columns)), dtype=np.int8)  # 0 ok, else a key of _WHAT
+    X = np.empty((n, len(columns)), dtype=np.float64, order="F")  # column by column, contiguous
     for j, col in enumerate(columns):
         X[:, j] = col.values
-        finite = np.isfinite(col.values)
-        cell[~finite, j] = np.where(np.isnan(col.values[~finite]), 3, 4)
-        cell[finite & (np.abs(np.where(finite, col.values, 0.0)) > _FLOAT32_MAX), j] = 5
-        if col.unparsed is not None:
-            cell[col.unparsed, j] = 2
-        cell[col.missing, j] = 1
-    bad = cell.any(axis=1)
+    # one pass over the block: NaN (missing and unparsed entries are NaN too), inf and beyond float32
+    bad = ~(np.abs(X) <= _FLOAT32_MAX).all(axis=1)
     reasons, kinds = [], []
-    for i in np.flatnonzero(bad):
-        cols = np.flatnonzero(cell[i])
-        j, code = int(cols[0]), int(cell[i, cols[0]])
+    for i in np.flatnonzero(bad):  # the few bad rows, one by one
+        codes = [_code(col, i, X[i, j]) for j, col in enumerate(columns)]
+        cols = [j for j, code in enumerate(codes) if code]
+        j, code = cols[0], codes[cols[0]]
         col, value = columns[j], X[i, j]
         shown = {1: "is missing (null)", 3: "is NaN", 4: f"is {value:g}",
                  5: f"is {value:g}, beyond float32's range (±3.4e+38)"}.get(code)

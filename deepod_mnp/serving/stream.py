@@ -77,6 +77,7 @@ def _pyarrow() -> Any:
         import pyarrow.compute  # noqa: F401
         import pyarrow.csv  # noqa: F401
         import pyarrow.dataset  # noqa: F401
+        import pyarrow.ipc  # noqa: F401
         import pyarrow.parquet  # noqa: F401
     except ImportError as exc:
         raise ImportError(PYARROW_HINT) from exc
@@ -332,7 +333,8 @@ def _arrow_columns(table: Any, features: Sequence[str]) -> list[Column]:
     out = []
     for name in features:
         col = table.column(name)
-        missing = col.is_null().to_numpy(zero_copy_only=False)
+        missing = (col.is_null().to_numpy(zero_copy_only=False) if col.null_count
+                   else np.zeros(len(col), dtype=bool))
         try:  # text columns: Arrow's parser first, pandas' (and a reason per value) where it fails
             values = col if col.type == pa.float64() else pa.compute.cast(col, pa.float64())
             out.append(Column(name, values.to_numpy(zero_copy_only=False), missing))
@@ -483,7 +485,7 @@ def score_table(model: Any, data: str | Path, out: str | Path, *, label: bool = 
     ScoringError
         A usage or data error, one line naming the file, the column or the row.
     """
-    pa = _pyarrow()
+    _pyarrow()  # or a one-line ImportError naming it
     from tqdm.auto import tqdm
 
     check_policy(invalid)
@@ -550,12 +552,9 @@ def score_table(model: Any, data: str | Path, out: str | Path, *, label: bool = 
                                                          chunk_rows), start=done):
                 scored, rejected, kinds = _score_chunk(model, table, origins, features, keep, label, explain,
                                                        invalid, data, out_schema, rej_schema, by_file)
-                if scored.num_rows:
-                    pa.parquet.write_table(scored, str(work / "scores.tmp"))
-                    os.replace(work / "scores.tmp", work / f"scores-{k:06d}.parquet")
-                if rejected is not None and rejected.num_rows:
-                    pa.parquet.write_table(rejected, str(work / "rejected.tmp"))
-                    os.replace(work / "rejected.tmp", work / f"rejected-{k:06d}.parquet")
+                for prefix, part in (("scores", scored), ("rejected", rejected)):
+                    if part is not None and part.num_rows:
+                        _write_part(part, work / f"{prefix}-{k:06d}.arrow")
                 summary.rows_read += table.num_rows
                 summary.rows_scored += scored.num_rows
                 summary.rows_rejected += len(kinds)
@@ -620,17 +619,29 @@ def _score_chunk(model: Any, table: Any, origins: list[tuple[int, _Origin]], fea
     return scored, rejected, checked.kinds
 
 
+def _write_part(table: Any, path: Path) -> None:
+    """A finished chunk as an Arrow IPC file (fast to write and read; Parquet is encoded once, at the end),
+    moved into place only when complete."""
+    pa = _pyarrow()
+    tmp = path.with_suffix(".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(tmp, path)
+
+
 def _assemble(work: Path, prefix: str, schema: Any, summary: ScoreSummary, target: Path | None) -> None:
-    """The finished chunks ``work/prefix-*.parquet`` as one Parquet file at ``target`` (moved there only
-    when complete), the summary in its schema metadata."""
+    """The finished chunks ``work/prefix-*.arrow`` as one Parquet file at ``target`` (moved there only
+    when complete), the summary in its schema metadata; a chunk is one row group."""
     if target is None:
         return
     pa = _pyarrow()
     tmp = work / f"{prefix}.assembled"
     schema = schema.with_metadata({SUMMARY_KEY: json.dumps(asdict(summary)).encode()})
     with pa.parquet.ParquetWriter(str(tmp), schema) as writer:
-        for part in sorted(work.glob(f"{prefix}-*.parquet")):
-            writer.write_table(pa.parquet.read_table(str(part)).replace_schema_metadata(schema.metadata))
+        for part in sorted(work.glob(f"{prefix}-*.arrow")):
+            with pa.memory_map(str(part)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            writer.write_table(table.replace_schema_metadata(schema.metadata))
     os.replace(tmp, target)
 
 
