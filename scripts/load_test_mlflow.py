@@ -131,9 +131,11 @@ def main() -> None:
                 message = reply.json().get("message", reply.text)
             except ValueError:
                 message = reply.text
+            message = " ".join(str(message).split())
+            # MLflow puts the parsed data before the model's own error: keep the error
+            message = message.rsplit("Error: ", 1)[-1] if message.startswith("Failed to predict") else message
             row = {"request": what, "status": reply.status_code,
-                   "ms": round(1000 * (time.perf_counter() - start)),
-                   "message": " ".join(str(message).split())[:240]}
+                   "ms": round(1000 * (time.perf_counter() - start)), "message": message[:300]}
             results["bad_requests"].append(row)
             print(json.dumps(row), flush=True)
         alive = requests.post(f"{url}/invocations", data=_body(frame.head(3)), timeout=TIMEOUT,
@@ -147,8 +149,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['batch_rows']:,} | {r['requests']:,} | {r['seconds']} | {r['requests_per_s']} | "
               f"{r['rows_per_s']:,} | {r['p50_ms']} | {r['p99_ms']} |" for r in results["load"]]
-    lines += ["", "| malformed request | status | ms | message (start) |", "|---|---|---|---|"]
-    lines += [f"| {r['request']} | {r['status']} | {r['ms']} | {r['message'][:120].replace('|', '/')} |"
+    lines += ["", "| malformed request | status | ms | error message (start) |", "|---|---|---|---|"]
+    lines += [f"| {r['request']} | {r['status']} | {r['ms']} | {r['message'][:160].replace('|', '/')} |"
               for r in results["bad_requests"]]
     lines += ["", f"Server alive and right after them: {results['alive_after_bad_requests']}."]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
