@@ -1,6 +1,7 @@
 # One-command set-up: every target below creates .venv first if needed.
 #   make demo   - MNP against DevNet on the bundled Pendigits data (the main job)
 #   make test   - the test suite (what CI runs); needs no data beyond the clone
+#   make docs   - the documentation site into docs/_build/html (warnings are errors; notebooks not run)
 #   make dist   - build the sdist and wheel into dist/ and check them with twine
 # TORCH is the torch requirement and its pip options. The default takes torch 2.13.0 from
 # wherever pip finds it: the CPU build where pip has a local CPU wheel (our machines and CI),
@@ -13,8 +14,9 @@ TORCH  ?= torch==2.13.0
 DEEPOD ?= deepod==0.4.1
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.deepod-mnp-installed
+DOCS_STAMP = $(VENV)/.deepod-mnp-docs-installed
 
-.PHONY: install demo test lint dist clean
+.PHONY: install demo test docs lint dist clean
 
 install: $(STAMP)
 
@@ -38,6 +40,16 @@ demo: install
 test: install
 	DEEPOD_MNP_QUICK=1 $(PY) -m pytest -q tests --nbmake notebooks
 
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# -E: read every page again; -W --keep-going: every warning is reported, and fails the build
+docs: $(DOCS_STAMP)
+	rm -rf docs/generated
+	$(PY) -m sphinx -W --keep-going -E -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 lint: install
 	$(PY) -m ruff check deepod_mnp tests
 
@@ -48,4 +60,4 @@ dist: install
 	$(PY) -m twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/notebooks

@@ -1,4 +1,4 @@
-"""Command line of deepod-mnp: ``bench``, ``experiment``, ``report`` and ``demo``.
+"""Command line of deepod-mnp: ``fit``, ``info``, ``score``, ``bench``, ``experiment``, ``report``, ``demo``.
 
 Only this module prints; the library reports through :mod:`logging`. Importing
 it loads neither torch, DeepOD nor pandas (``--help`` answers at once); each
@@ -12,10 +12,12 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 import tempfile
 import textwrap
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -46,6 +48,9 @@ DATA_HELP = ("an .npz path (arrays X and y); a CSV spec 'path.csv[.gz]:label=COL
              "'pendigits' falls back to the copy bundled with the package")
 MAIN_EPILOG = f"""\
 examples:
+  deepod-mnp fit --data fraud.csv:label=is_fraud --out fraud.pt   # fit on your file, save the model
+  deepod-mnp info fraud.pt                            # what the saved model was fitted on
+  deepod-mnp score --model fraud.pt --data new.csv --out scores.parquet --label
   deepod-mnp demo                                     # MNP vs DevNet on the bundled data, ~2 min
   deepod-mnp bench --data pendigits --models MNP,DevNet --runs 3 --out runs/pendigits
   deepod-mnp bench --data my.csv:label=is_fraud --models MNP,IForest --out runs/fraud
@@ -68,6 +73,26 @@ Each (data set, model, seed) job is written to OUT/jobs/ as it ends: rerunning
 the same command resumes, and more seeds or models can be added later. OUT gets
 results.csv, results.json, summary.md (tables, Wilcoxon tests, failed runs,
 machine) and comparison.png.
+"""
+
+
+FIT_EPILOG = """\
+examples:
+  deepod-mnp fit --data fraud.csv:label=is_fraud,drop=id --out fraud.pt
+  deepod-mnp fit --data fraud.csv:label=is_fraud --holdout 0.2 --out fraud.pt
+  deepod-mnp fit --data claims.parquet:label=status,anomaly=fraud --out claims.pt
+  deepod-mnp fit --data fraud.csv:label=is_fraud --params '{"contamination": 0.02}' --out fraud.pt
+  deepod-mnp info fraud.pt
+  deepod-mnp score --model fraud.pt --data new.csv --out scores.parquet --label
+
+The label column marks the known anomalies (1, or the values given by
+anomaly=V); every other row is unlabeled, not necessarily normal. Text columns
+are one-hot encoded by the model itself (saved with it), so 'score' takes new
+rows as raw as this file; a category it never saw scores as all zeros.
+predict() and 'score --label' flag the rows scoring above the model's
+threshold, which the top 'contamination' share (default 0.1, i.e. 10%) of the
+training rows exceed: set it to the anomaly rate you expect (e.g.
+'{"contamination": 0.01}').
 """
 
 
@@ -101,8 +126,8 @@ def _usage() -> Iterator[None]:
         raise UsageError(str(exc).replace("\n", " ")) from exc
 
 
-def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
-    """``--params``: a JSON object ``{"MODEL": {"param": value}}``, inline or in a file."""
+def _json_object(text: str | None, shape: str = 'a JSON object, e.g. {"epochs": 5}') -> dict[str, Any]:
+    """``--params``' JSON object, inline or in a file (``{}`` when absent); ``shape`` says what it must be."""
     if not text:
         return {}
     source = Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
@@ -110,10 +135,33 @@ def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
         params = json.loads(source)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"--params is not valid JSON: {exc}") from exc
-    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-        raise argparse.ArgumentTypeError(
-            '--params must map model names to objects, e.g. {"MNP": {"epochs": 5}}.')
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError(f"--params must be {shape}.")
     return params
+
+
+def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
+    """``--params``: a JSON object ``{"MODEL": {"param": value}}``, inline or in a file."""
+    shape = 'an object mapping model names to objects, e.g. {"MNP": {"epochs": 5}}'
+    params = _json_object(text, shape)
+    if not all(isinstance(v, dict) for v in params.values()):
+        raise argparse.ArgumentTypeError(f"--params must be {shape}.")
+    return params
+
+
+def _parse_saveable(text: str) -> str:
+    """``fit --model``: a registry name (any case) of a detector that deepod-mnp can save."""
+    lookup = {k.lower(): k for k in DETECTORS}
+    saveable = [k for k, spec in DETECTORS.items() if spec.saveable]
+    name = lookup.get(text.strip().lower())
+    if name is None:
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(saveable)}")
+    if not DETECTORS[name].saveable:
+        raise argparse.ArgumentTypeError(
+            f"{name} is a benchmark peer that deepod-mnp cannot save safely (its models would need pickle, "
+            f"which runs code when loaded); 'fit' saves {', '.join(saveable)}; compare peers with "
+            "'deepod-mnp bench'")
+    return name
 
 
 def _parse_models(text: str) -> list[str]:
@@ -172,9 +220,58 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepod-mnp", formatter_class=_Formatter, epilog=MAIN_EPILOG,
                      description=_para("MNP (Multi-Normal Prototypes) weakly supervised anomaly detection: "
+                                       "fit a model on your table and score new rows with it; "
                                        "benchmarks, the paper's experiments and a demo."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO level)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = sub.add_parser("fit", help="fit a detector on every row of a file and save it (then: info, score)",
+                         description=_para("Fit one of deepod-mnp's detectors on every row of a labeled "
+                                           "file (or on all but a held-out part, with --holdout) and save "
+                                           "it as a checksummed checkpoint that 'deepod-mnp score' and "
+                                           "'deepod-mnp info' read. The model carries its preprocessing: "
+                                           "the encoding of text columns and the input scaling."),
+                         formatter_class=_Formatter, epilog=FIT_EPILOG)
+    fit.add_argument("--data", required=True, metavar="SPEC",
+                     help="a CSV spec 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]', the same "
+                          "for Parquet ('path.parquet:label=COL,...'), an .npz path (arrays X and y) or a "
+                          "shortcut of 'bench'; text columns stay text: the model encodes them (required)")
+    fit.add_argument("--out", required=True, metavar="FILE", help="the checkpoint to write, e.g. model.pt "
+                                                                  "(required)")
+    saveable = [k for k, spec in DETECTORS.items() if spec.saveable]
+    fit.add_argument("--model", type=_parse_saveable, default="MNP",
+                     help=f"the detector: {', '.join(saveable)} (default: MNP)")
+    fit.add_argument("--params", type=_json_object, default={}, metavar="JSON",
+                     help='parameters as JSON or a JSON file, e.g. \'{"contamination": 0.02}\' '
+                          "(default: the detector's defaults)")
+    fit.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                     help="hold out this share of the rows (stratified by the label), fit on the rest and "
+                          "report AUC-PR and AUC-ROC on it against the file's labels; the saved model is "
+                          "the one fitted on the rest (default: off, fit on every row)")
+    fit.add_argument("--seed", type=int, default=42, help="random_state of the detector and of --holdout's "
+                                                          "split (default: 42)")
+    fit.add_argument("--device", default="auto",
+                     help="auto, cpu or cuda[:i]; auto = CUDA when available (default: auto)")
+    fit.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="torch threads while fitting (default: 1, the fastest for these small networks)")
+    fit.add_argument("--data-root", default=None, metavar="DIR",
+                     help=f"where shortcuts and relative data paths are looked up (default: ${DATA_ENV})")
+    fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    info = sub.add_parser("info", help="the model card of a saved model: what it was fitted on, and how",
+                          description=_para("Print the model card of a checkpoint: detector and parameters, "
+                                            "training rows and columns, labeled anomalies, the encoding of "
+                                            "text columns with their categories, the input scaling, the "
+                                            "threshold and contamination, fit time, versions and the "
+                                            "file's sha256. The same as deepod_mnp.model_card(path)."),
+                          formatter_class=_Formatter,
+                          epilog="examples:\n  deepod-mnp info fraud.pt\n  deepod-mnp info fraud.pt --json\n")
+    info.add_argument("model", metavar="MODEL", help="a checkpoint written by 'deepod-mnp fit' or save_model")
+    info.add_argument("--json", action="store_true", help="print the card as JSON (every list in full)")
+
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
+
+    serving_cli.add_parser(sub)
 
     bench = sub.add_parser("bench", help="run detectors on data sets under the protocol of PROTOCOL.md",
                            description=_para("Fit every model with every seed on each data set's train "
@@ -235,9 +332,6 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="keep the results here (default: a temporary directory)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default: auto)")
 
-    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
-
-    serving_cli.add_parser(sub)
     return parser
 
 
@@ -391,6 +485,154 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_model_out(out: str) -> Path:
+    """``fit --out``: a file path (its folder made if missing), checked before the data is read."""
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a directory; give the checkpoint's file name, e.g. "
+                         f"{path / 'model.pt'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create its folder ({exc.strerror or exc}).") from exc
+    return path
+
+
+def _fit_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``--params`` for ``args.model``: flat, or as ``bench`` takes them (``{"MODEL": {...}}``)."""
+    params = args.params
+    if len(params) == 1 and isinstance(next(iter(params.values())), dict):
+        key = next(iter(params))
+        if key.lower() != args.model.lower():
+            raise UsageError(f"--params are for {key}, but --model is {args.model}.")
+        params = params[key]
+    return params
+
+
+def _table_lines(table: Any) -> list[str]:
+    """What ``fit`` says about the file before fitting: rows, columns, labels, text columns."""
+    import pandas as pd
+
+    n, d = table.X.shape
+    n_anomalies = int(table.y.sum())
+    label = table.info.get("label")
+    lines = [f"{table.name}: {n:,} rows x {d} columns, {n_anomalies:,} labeled anomalies "
+             f"({n_anomalies / n:.2%})" + (f" in label column {label!r}" if label else "")]
+    if isinstance(table.X, pd.DataFrame) and table.info["text"]:
+        counts = ", ".join(f"{c} ({table.X[c].nunique(dropna=False)})" for c in table.info["text"][:12])
+        more = f", ... ({len(table.info['text'])} in all)" if len(table.info["text"]) > 12 else ""
+        lines.append(f"Text columns the model will one-hot encode (categories): {counts}{more}")
+    return lines
+
+
+def _check_table(table: Any) -> None:
+    """Usage errors found in the table before any fitting: identifier-like text columns."""
+    import pandas as pd
+
+    from deepod_mnp.preprocessing import identifier_like
+
+    if isinstance(table.X, pd.DataFrame):
+        for column, n in identifier_like(table.X):
+            raise UsageError(f"text column {column!r} has {n:,} distinct values in {len(table.X):,} rows: "
+                             f"one-hot encoding would add a feature per value. Drop an identifier or free "
+                             f"text (',drop={column}' in the spec); clean a numeric column that has a few "
+                             "non-numeric entries.")
+
+
+def _holdout_split(y: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """Row indices (sorted) of the fitting part and the held-out part, stratified by ``y``."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise UsageError(f"--holdout must be a fraction between 0 and 1, got {fraction}.")
+    n_anomalies = int(y.sum())
+    if n_anomalies < 2:
+        raise UsageError(f"--holdout needs at least 2 labeled anomalies (one to fit on, one to score); the "
+                         f"label column marks {n_anomalies}.")
+    fit_rows, held = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed)
+    if not y[held].any() or not y[fit_rows].any():
+        raise UsageError(f"--holdout {fraction} leaves no labeled anomaly on one side of the split "
+                         f"({n_anomalies} in all); choose another fraction.")
+    return np.sort(fit_rows), np.sort(held)
+
+
+def _rows(X: Any, index: Any) -> Any:
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from deepod_mnp.data import load_table
+    from deepod_mnp.registry import make_detector
+
+    out = _check_model_out(args.out)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}.")
+        os.environ["DEEPOD_MNP_FIT_THREADS"] = str(args.threads)  # read by every detector's fit
+    params = _fit_params(args)
+    with _usage():
+        table = load_table(args.data, args.data_root)
+    for line in _table_lines(table):
+        print(line)
+    _check_table(table)
+    X, y = table.X, table.y
+    held = None
+    if args.holdout is not None:
+        fit_rows, held = _holdout_split(y, args.holdout, args.seed)
+        X, y = _rows(table.X, fit_rows), y[fit_rows]
+        print(f"Holding out {args.holdout:.0%} of the rows ({len(held):,}, {int(table.y[held].sum()):,} "
+              f"labeled anomalies), stratified by the label; fitting on the other {len(fit_rows):,}.")
+    try:
+        model = make_detector(args.model, random_state=args.seed, device=args.device,
+                              **{"verbose": 0 if args.no_progress else 1, **params})
+    except TypeError as exc:  # a parameter the detector does not take
+        raise UsageError(f"--params: {exc}") from exc
+    print(f"Fitting {args.model} on {len(y):,} rows ...")
+    with warnings.catch_warnings(record=True) as caught, _usage():
+        warnings.simplefilter("always")
+        model.fit(X, y)
+    for w in caught:
+        if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+            print(f"warning: {w.message}", file=sys.stderr)
+    if "verbose" not in params:
+        model.set_params(verbose=0)  # the progress bar was this command's; the saved model fits quietly
+    model.fit_info_["data"] = args.data
+    if held is not None:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        scores = model.decision_function(_rows(table.X, held))
+        y_held = table.y[held]
+        pr, roc = float(average_precision_score(y_held, scores)), float(roc_auc_score(y_held, scores))
+        model.fit_info_["holdout"] = {"fraction": args.holdout, "rows": int(len(held)),
+                                      "labeled_anomalies": int(y_held.sum()), "auc_pr": pr, "auc_roc": roc,
+                                      "truth": "the file's label column"}
+        print(f"Held-out {len(held):,} rows: AUC-PR {pr:.4f} (a random ranking scores {y_held.mean():.4f}), "
+              f"AUC-ROC {roc:.4f}.\n  These use the file's labels as the truth: an anomaly that nobody "
+              "labeled counts as normal, so they are as good as your labels. The saved model is the one "
+              "fitted without the held-out rows; fit without --holdout to use every row.")
+    model.save_model(out)
+    threshold_share = float(np.mean(model.labels_))
+    print(f"Fitted in {model.fit_info_['fit_seconds']:.1f} s. Saved {type(model).__name__} to {out}.")
+    print(f"predict() and 'score --label' flag scores above threshold_ = {model.threshold_:.6g}: the top "
+          f"{threshold_share:.1%} of the training rows (contamination={model.contamination}); set "
+          "'{\"contamination\": RATE}' in --params to the anomaly rate you expect.")
+    print(f"Next: deepod-mnp info {out}   |   deepod-mnp score --model {out} --data NEW.csv "
+          "--out scores.parquet --label")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from deepod_mnp.saved import card_json, format_card, model_card
+
+    with _usage():
+        card = model_card(args.model)
+    print(card_json(card) if args.json else format_card(card))
+    return 0
+
+
 def _score(args: argparse.Namespace) -> int:
     from deepod_mnp.serving import cli as serving_cli
     from deepod_mnp.serving.stream import ScoringError
@@ -420,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"bench": _bench, "experiment": _experiment, "report": _report, "demo": _demo,
-                "score": _score}
+                "score": _score, "fit": _fit, "info": _info}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -21,6 +21,11 @@ each data set comes from").
 
 Text (object, string or category) columns of a CSV are one-hot encoded with
 :func:`pandas.get_dummies`; a missing value (and ``?``) is a category of its own.
+
+:func:`load_table` reads the same specs (and Parquet files, ``path.parquet:label=COL,...``)
+for ``deepod-mnp fit``: the feature columns as they are, a pandas DataFrame
+whose text columns the detector encodes itself, so that the saved model takes
+the raw table (see :mod:`deepod_mnp.preprocessing`).
 """
 from __future__ import annotations
 
@@ -88,6 +93,7 @@ SHORTCUTS: dict[str, Shortcut] = {
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 _CSV_SPEC = re.compile(r"^(?P<path>.+?\.csv(?:\.gz)?)(?::(?P<options>.*))?$", re.IGNORECASE)
+_PARQUET_SPEC = re.compile(r"^(?P<path>.+?\.(?:parquet|pq))(?::(?P<options>.*))?$", re.IGNORECASE)
 
 
 @dataclass
@@ -230,12 +236,7 @@ def load_csv(path: str | os.PathLike, label: str, *, anomaly_values: Iterable[An
 
     df = pd.read_csv(path, encoding=encoding or "utf-8-sig", low_memory=False)
     drop, one_hot = list(drop), list(one_hot)
-    absent = [c for c in [label, *drop, *one_hot] if c not in df.columns and c != "*"]
-    if absent:
-        raise ValueError(f"{path}: column(s) {absent} not found; the columns are {list(df.columns)}.")
-    y = _binary_labels(df[label], anomaly_values, label)
-    features = df.drop(columns=[label, *drop])
-    text = [c for c in features.columns if "*" in one_hot or c in one_hot or _is_text(features[c])]
+    features, y, text = _label_and_features(df, path, label, anomaly_values, drop, one_hot)
     numeric = [c for c in features.columns if c not in text]
     with_nan = [c for c in numeric if features[c].isna().any()]
     if with_nan:
@@ -251,6 +252,109 @@ def load_csv(path: str | os.PathLike, label: str, *, anomaly_values: Iterable[An
             "n_rows": len(df), "n_features": X_df.shape[1], "feature_names": list(X_df.columns)}
     logger.info("%s: %s", path, describe(info))
     return X_df.to_numpy(dtype=np.float64), y, info
+
+
+def _label_and_features(df: pd.DataFrame, path: Any, label: str, anomaly_values: Iterable[Any] | None,
+                        drop: list[str], one_hot: list[str]) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """The feature columns, the 0/1 labels and the columns to one-hot encode (text ones and ``one_hot``)."""
+    absent = [c for c in [label, *drop, *one_hot] if c not in df.columns and c != "*"]
+    if absent:
+        raise ValueError(f"{path}: column(s) {absent} not found; the columns are {list(df.columns)}.")
+    y = _binary_labels(df[label], anomaly_values, label)
+    features = df.drop(columns=[label, *drop])
+    text = [c for c in features.columns if "*" in one_hot or c in one_hot or _is_text(features[c])]
+    return features, y, text
+
+
+@dataclass
+class Table:
+    """A labeled table as :func:`load_table` reads it: the raw feature columns and 0/1 labels.
+
+    Attributes
+    ----------
+    name : str
+        The shortcut or the file name without extension.
+    X : pandas.DataFrame or ndarray of shape (n_samples, n_features)
+        The feature columns of a CSV or Parquet file as read (the columns of
+        ``onehot=`` as pandas categories, so that a detector encodes them); the
+        array ``X`` of an ``.npz`` file.
+    y : ndarray of shape (n_samples,), int64
+        1 = anomaly (the label column mapped as :func:`load_csv` maps it).
+    info : dict
+        ``source``, ``label``, ``dropped``, ``text`` (the columns a detector
+        will one-hot encode), ``n_rows`` and ``n_columns``.
+    """
+
+    name: str
+    X: Any
+    y: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def _parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
+    try:
+        return pd.read_parquet(path)
+    except ImportError as exc:
+        raise ImportError("Reading Parquet needs the 'parquet' extra: pip install 'deepod-mnp[parquet]' "
+                          f"(pyarrow) ({exc}).") from exc
+
+
+def load_table(spec: str, root: str | os.PathLike | None = None) -> Table:
+    """Read a labeled table as it is, for a detector that encodes its text columns itself.
+
+    Parameters
+    ----------
+    spec : str
+        A CSV spec ``path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V][,onehot=C]``,
+        the same for Parquet (``path.parquet:label=COL,...``), an ``.npz``
+        path or a shortcut of :data:`SHORTCUTS`, as :func:`load_dataset` takes
+        them.
+    root : path-like, optional
+        Data root; see :func:`data_roots`.
+
+    Returns
+    -------
+    Table
+        Unlike :func:`load_dataset`, text columns stay text (``bench`` encodes
+        the whole file before its split; a saved model encodes what it is given).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is in none of the places looked at.
+    ValueError
+        If ``spec`` is none of the kinds above, a named column is missing, or
+        the label cannot be mapped to 0/1.
+    ImportError
+        For Parquet without pyarrow.
+    """
+    import pandas as pd  # here, not at module level: the CLI's --help must not load it
+
+    shortcut = SHORTCUTS.get(spec.lower())
+    name = spec.lower() if shortcut else None
+    if shortcut:
+        spec = shortcut.spec
+    table_match = _CSV_SPEC.match(spec) or _PARQUET_SPEC.match(spec)
+    if table_match:
+        args = _parse_options(spec, table_match)
+        path = _resolve(args.pop("path"), root, name)
+        if _CSV_SPEC.match(spec):
+            df = pd.read_csv(path, encoding=args.get("encoding") or "utf-8-sig", low_memory=False)
+        else:
+            df = _parquet(path)
+        drop, one_hot = list(args.get("drop", [])), list(args.get("one_hot", []))
+        X, y, text = _label_and_features(df, path, args["label"], args.get("anomaly_values"), drop, one_hot)
+        as_category = [c for c in text if not _is_text(X[c])]  # numeric codes named by onehot=
+        if as_category:
+            X = X.astype({c: "category" for c in as_category})
+        info = {"source": str(path), "label": args["label"], "dropped": drop, "text": text,
+                "n_rows": len(X), "n_columns": X.shape[1]}
+        return Table(name or _dataset_name(path), X, y, info)
+    dataset = load_dataset(name or spec, root)  # .npz (or a bundled shortcut): numbers, no names
+    return Table(dataset.name, dataset.X, dataset.y,
+                 {**dataset.info, "text": [], "n_columns": dataset.X.shape[1]})
 
 
 def describe(info: dict) -> str:
@@ -271,6 +375,11 @@ def parse_csv_spec(spec: str) -> dict[str, Any]:
     match = _CSV_SPEC.match(spec)
     if not match:
         raise ValueError(f"{spec!r} is not a CSV spec 'path.csv[.gz]:label=COL[,drop=A;B][,anomaly=V]'.")
+    return _parse_options(spec, match)
+
+
+def _parse_options(spec: str, match: re.Match) -> dict[str, Any]:
+    """The path and options of a table spec ``PATH:label=COL[,drop=A;B][,anomaly=V][,onehot=C]``."""
     args: dict[str, Any] = {"path": match["path"]}
     keys = {"label": "label", "drop": "drop", "anomaly": "anomaly_values", "onehot": "one_hot",
             "encoding": "encoding"}
@@ -344,7 +453,7 @@ def _bundled(shortcut: Shortcut) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def _dataset_name(path: Path) -> str:
-    return re.sub(r"\.(npz|csv(\.gz)?)$", "", path.name, flags=re.IGNORECASE)
+    return re.sub(r"\.(npz|csv(\.gz)?|parquet|pq)$", "", path.name, flags=re.IGNORECASE)
 
 
 def load_dataset(spec: str, root: str | os.PathLike | None = None) -> Dataset:

@@ -10,8 +10,10 @@ again, ``params`` (``get_params()``), ``state_dict`` (the network's weights on
 the CPU), ``threshold_``, ``feature_names_in_`` (the names as they were, or
 ``[]``) and one entry per attribute of the detector's ``_saved_attributes``:
 arrays as tensors, DataFrames as rows with their ``<name>:columns`` and
-``<name>:index`` beside them. Everything else (``device_``, ``net``,
-``labels_``) is rebuilt on load.
+``<name>:index`` beside them; fitted helpers (the input ``scaler_`` and
+``encoder_``) as the plain lists of their ``get_state()``, and ``fit_info_``
+(what the model card shows) as plain values. Everything else (``device_``,
+``net``, ``labels_``) is rebuilt on load.
 
 :func:`load` refuses, with one ``ValueError`` ("... is not a valid deepod-mnp
 <model> checkpoint: <why>"), every file it cannot trust: unreadable or
@@ -58,9 +60,9 @@ def _encode(name: str, value: Any) -> dict[str, Any]:
         return {name: torch.from_numpy(np.ascontiguousarray(value))}
     if hasattr(value, "get_state"):  # a fitted helper (the input scaler): its state as plain lists
         return {name: value.get_state()}
-    if isinstance(value, dict):
-        return {name: {int(k): float(v) for k, v in value.items()}}
-    return {name: value}
+    if isinstance(value, dict) and all(isinstance(k, numbers.Integral) for k in value):
+        return {name: {int(k): float(v) for k, v in value.items()}}  # e.g. silhouette score per k
+    return {name: value}  # plain values: str, numbers, None, and dicts and lists of them (fit_info_)
 
 
 def _decode(name: str, state: dict[str, Any], cls: type) -> Any:
@@ -101,8 +103,8 @@ def _torch_load(source: Any) -> Any:
     return torch.load(source, map_location="cpu", weights_only=True)
 
 
-def _read(cls: type, path: Path) -> dict[str, Any]:
-    """The checked contents of the file (format 1 or 2), or :class:`CheckpointError`."""
+def _read_outer(path: Path, writer: str) -> dict[str, Any]:
+    """The file's outer dict, with its ``format`` entry checked to be a string."""
     try:
         outer = _torch_load(path)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
@@ -112,7 +114,29 @@ def _read(cls: type, path: Path) -> dict[str, Any]:
                               "truncated, damaged or not a torch checkpoint") from exc
     if not isinstance(outer, dict) or not isinstance(outer.get("format"), str):
         raise CheckpointError(f"it holds {type(outer).__name__} without a 'format' entry, not a checkpoint "
-                              f"written by {cls.__name__}.save_model")
+                              f"written by {writer}")
+    return outer
+
+
+def stored_model_name(path: str | Path) -> str:
+    """The model name of the checkpoint at ``path`` (``'MNP'`` for the format ``'MNP/2'``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        (:class:`CheckpointError`) When the file is not a checkpoint.
+    """
+    try:
+        return _read_outer(Path(path), "save_model")["format"].rpartition("/")[0]
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path} is not a valid deepod-mnp checkpoint: {exc}") from exc.__cause__
+
+
+def _read(cls: type, path: Path) -> dict[str, Any]:
+    """The checked contents of the file (format 1 or 2), or :class:`CheckpointError`."""
+    outer = _read_outer(path, f"{cls.__name__}.save_model")
     fmt = outer["format"]
     model, _, version = fmt.rpartition("/")
     if model != cls.model_name:
@@ -165,9 +189,11 @@ def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
     # format 1 files of MNP may predate epoch_steps_ and silhouette_scores_ (MNP._restore fills them in)
     required = (cls._saved_attributes if version != "1"
                 else ("n_features_in_", "decision_scores_", "loss_history_"))
-    # the input scaler (issue 14) is optional: checkpoints written before it fed X as given
-    # and MNP's head_features_ (issue 14, round two) was a parameter's plain value before
-    missing = [n for n in required if n not in state and n not in ("scaler_", "head_features_")]
+    # the input scaler (issue 14) is optional: checkpoints written before it fed X as given;
+    # MNP's head_features_ (issue 14, round two) was a parameter's plain value before; the input
+    # encoder and the fit's record (fit_info_, for the model card) came later still
+    optional = ("scaler_", "head_features_", "encoder_", "fit_info_")
+    missing = [n for n in required if n not in state and n not in optional]
     _require(not missing, f"entries {missing} are missing")
     _require(_is_int(state["n_features_in_"]), "'n_features_in_' is not a positive integer")
     scores = state["decision_scores_"]

@@ -36,7 +36,18 @@ class DetectorSpec:
     defaults: dict = field(default_factory=dict)
 
     def load(self) -> type:
+        """The detector's class (its module imported on first use)."""
         return getattr(importlib.import_module(self.module), self.attr)
+
+    @property
+    def saveable(self) -> bool:
+        """Whether its ``save_model`` writes deepod-mnp's checksummed checkpoint (our own detectors).
+
+        The peers (DeepOD's, PyOD's, the boosted classifiers) have no file
+        format that loads without running pickled code, so ``deepod-mnp fit``
+        does not save them.
+        """
+        return self.module.startswith("deepod_mnp.models.")
 
 
 _TAB = "deepod.models.tabular"

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "deepod_mnp"
 
 #: part -> the parts it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
-    "util": set(),                      # _params, _validation, persistence
+    "util": set(),                      # _params, _validation, persistence, preprocessing
     "method": set(),                    # the paper: torch, NumPy, SciPy, scikit-learn only
     "base": {"util", "method"},         # method/ for the input scaling (method/scaling.py) only
     "models": {"base", "method", "util"},
@@ -26,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "package": {"models", "registry", "plugin"},
     "data": set(),
     "benchmark": {"package", "registry", "data", "models", "method", "util"},
+    "saved": {"util", "registry"},      # load any checkpoint by its format; the model card
     "serving": {"package", "base", "models", "method", "util", "registry", "data"},
-    "cli": {"package", "benchmark", "registry", "data", "serving", "models"},
+    "cli": {"package", "benchmark", "registry", "data", "serving", "models", "saved", "util"},
 }
 #: third-party top-level modules the method may import (besides the standard library)
 METHOD_LIBRARIES = {"torch", "numpy", "scipy", "sklearn"}
@@ -40,7 +41,8 @@ def part_of(module: str) -> str:
         return "package"
     head = parts[0]
     return {"method": "method", "models": "models", "base": "base", "_params": "util",
-            "_validation": "util", "persistence": "util", "registry": "registry",
+            "_validation": "util", "persistence": "util", "preprocessing": "util", "saved": "saved",
+            "registry": "registry",
             "deepod_plugin": "plugin", "data": "data", "datasets": "data", "benchmark": "benchmark",
             "serving": "serving", "cli": "cli", "__main__": "cli", "upstream": "upstream"}.get(head, head)
 

@@ -20,12 +20,13 @@ IDS = [c.__name__ for c, _ in CASES]
 
 #: The documented fitted attributes of each detector (the class docstrings' "Attributes").
 DOCUMENTED = {
-    MNP: {"net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_", "threshold_",
-          "labels_", "n_prototypes_", "epoch_steps_", "silhouette_scores_", "head_features_"},
-    DevNetAnoOnly: {"net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_",
-                    "threshold_", "labels_", "hidden_dims_", "epoch_steps_"},
-    DeepSADAnoOnly: {"net_", "n_features_in_", "scaler_", "device_", "loss_history_", "decision_scores_",
-                     "threshold_", "labels_", "hidden_dims_", "epoch_steps_", "center_"},
+    MNP: {"net_", "n_features_in_", "encoder_", "fit_info_", "scaler_", "device_", "loss_history_",
+          "decision_scores_", "threshold_", "labels_", "n_prototypes_", "epoch_steps_", "silhouette_scores_",
+          "head_features_"},
+    DevNetAnoOnly: {"net_", "n_features_in_", "encoder_", "fit_info_", "scaler_", "device_", "loss_history_",
+                    "decision_scores_", "threshold_", "labels_", "hidden_dims_", "epoch_steps_"},
+    DeepSADAnoOnly: {"net_", "n_features_in_", "encoder_", "fit_info_", "scaler_", "device_", "loss_history_",
+                     "decision_scores_", "threshold_", "labels_", "hidden_dims_", "epoch_steps_", "center_"},
 }
 
 

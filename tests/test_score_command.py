@@ -176,7 +176,7 @@ def _case_not_a_model(tmp_path, clean):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"\x00garbage" * 10)
     return ["--data", _write_parquet(clean, tmp_path / "t.parquet"), "--model", bad], \
-        [f"{bad} is not a valid deepod-mnp MNP checkpoint"]
+        [f"{bad} is not a valid deepod-mnp checkpoint"]
 
 
 def _case_no_data(tmp_path, clean):
@@ -266,9 +266,7 @@ def _expected(fitted, df: pd.DataFrame) -> pd.DataFrame:
 def test_skip_and_quarantine_account_for_every_row(layout, fitted, checkpoint, dirty, tmp_path, capsys):
     if layout == "csv":
         data = tmp_path / "rows.csv"
-        as_text = dirty.copy()
-        as_text.loc[7, "b"] = "nan"  # pandas would write NaN as an empty field, a missing value
-        as_text.to_csv(data, index=False)
+        dirty.to_csv(data, index=False)  # NaN and None are both empty fields: missing values
     else:
         data = tmp_path / "rows"
         data.mkdir()
@@ -286,7 +284,8 @@ def test_skip_and_quarantine_account_for_every_row(layout, fitted, checkpoint, d
         np.testing.assert_allclose(result["score"], expected["score"], rtol=0, atol=1e-6)
         summary = read_summary(out)
         assert (summary.rows_read, summary.rows_scored, summary.rows_rejected) == (N_ROWS, N_ROWS - 5, 5)
-        assert summary.rejected_by == {"a: beyond float32's range": 1, "a: infinite": 1, "b: NaN": 1,
+        nan = "missing" if layout == "csv" else "NaN"
+        assert summary.rejected_by == {"a: beyond float32's range": 1, "a: infinite": 1, f"b: {nan}": 1,
                                        "c: missing": 1, "d: infinite": 1}
         assert f"Read {N_ROWS:,} rows" in stdout and f"scored {N_ROWS - 5:,}" in stdout
         assert "rejected 5" in stdout
@@ -299,7 +298,8 @@ def test_skip_and_quarantine_account_for_every_row(layout, fitted, checkpoint, d
         assert rejected["row"].tolist() == sorted(BAD)
         assert rejected["id"].tolist() == [r * 10 for r in sorted(BAD)]
         for reason, row in zip(rejected["reason"], sorted(BAD)):
-            assert f"column '{BAD[row][0]}' {BAD[row][2]}" in reason
+            what = "is missing (null)" if layout == "csv" and row == 7 else BAD[row][2]
+            assert f"column '{BAD[row][0]}' {what}" in reason
         if layout == "directory":  # which file, and where in it
             assert rejected["file"].tolist() == ["part-0.parquet", "part-0.parquet", "part-1.parquet",
                                                  "part-1.parquet", "part-2.parquet"]
@@ -395,3 +395,34 @@ def test_resume_refuses_changed_data_and_a_plain_rerun_starts_again(checkpoint, 
     assert pq.read_metadata(out).num_rows == N_ROWS and not work_dir(out).exists()
     code, stdout, _ = _score(capsys, *args, "--resume")  # nothing to resume: a full run
     assert code == 0 and f"scored {N_ROWS:,}" in stdout
+
+
+def test_text_columns_the_model_encodes_go_in_raw(tmp_path, capsys):
+    """A model fitted on a table with a text column: a missing or unseen category in it is no bad row (the
+    model encodes it), a NaN in a numeric column still is."""
+    rng = np.random.default_rng(8)
+    data = make_weak_data(n_per_mode=60, n_features=3, seed=4)
+    train = pd.DataFrame(data.X, columns=["a", "b", "c"])
+    train["shop"] = rng.choice(["north", "south", "east"], len(train))
+    model = MNP(**TINY_MNP).fit(train, data.y)
+    assert list(model.encoder_.text_) == ["shop"]
+    checkpoint = tmp_path / "mnp.pt"
+    model.save_model(checkpoint)
+    rows = train.head(300).copy()
+    rows["id"] = np.arange(len(rows))
+    rows["shop"] = rows["shop"].astype(object)
+    rows.loc[5, "shop"], rows.loc[6, "shop"] = None, "west"  # missing and unseen: categories of their own
+    rows.loc[9, "b"] = np.nan
+    csv = tmp_path / "rows.csv"
+    rows.to_csv(csv, index=False)
+    out = tmp_path / "scores.parquet"
+    code, stdout, err = _score(capsys, "--model", checkpoint, "--data", csv, "--out", out, "--keep", "id",
+                               "--invalid", "quarantine")
+    assert code == 0, err
+    rejected = pq.read_table(rejected_path(out)).to_pandas()
+    assert rejected["row"].tolist() == [9] and rejected["reason"].tolist() == ["column 'b' is missing (null)"]
+    good = rows.drop(index=[9])
+    result = pq.read_table(out).to_pandas()
+    np.testing.assert_array_equal(result["id"], good["id"])
+    np.testing.assert_allclose(result["score"], model.decision_function(good[["a", "b", "c", "shop"]]),
+                               rtol=0, atol=1e-6)

@@ -73,9 +73,14 @@ def test_the_model_directory_holds_checkpoint_schema_threshold_and_card(model, m
     meta = loaded.metadata.metadata["deepod_mnp"]
     assert meta["threshold"] == model.threshold_ and meta["feature_names"] == FEATURES
     assert meta["max_rows"] == MAX_ROWS
-    card = meta["model_card"]
-    assert card["detector"] == "MNP" and card["training_rows"] == len(model.decision_scores_)
-    assert card["params"]["n_prototypes"] == TINY_MNP["n_prototypes"] and len(card["checkpoint_sha256"]) == 64
+    card = meta["model_card"]  # deepod_mnp.model_card of the checkpoint
+    assert card["detector"] == "MNP" and card["training"]["rows"] == len(model.decision_scores_)
+    assert card["parameters"]["n_prototypes"] == TINY_MNP["n_prototypes"]
+    assert card["input"]["columns"] == FEATURES and card["threshold"]["threshold"] == model.threshold_
+    import hashlib
+
+    checkpoint = model_dir / "artifacts" / "checkpoint.pt"
+    assert card["file"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert (model_dir / "artifacts" / "checkpoint.pt").is_file()
     rows = _rows(50)
     np.testing.assert_allclose(loaded.predict(rows)["score"], model.decision_function(rows), rtol=0,

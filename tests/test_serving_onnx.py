@@ -40,7 +40,7 @@ def test_onnx_export_gives_decision_function_scores(serving_mnp, serving_data, t
     np.testing.assert_array_equal(labels, (scorer.decision_function(X) > serving_mnp.threshold_).astype(int))
     near = np.abs(expected - serving_mnp.threshold_) < 1e-5  # rounding may flip only these
     np.testing.assert_array_equal(labels[~near], (expected[~near] > serving_mnp.threshold_).astype(int))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="X has 3 features, but OnnxScorer is expecting 7 features"):
         scorer.decision_function(X[:, :3])
 
 

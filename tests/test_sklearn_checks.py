@@ -76,20 +76,8 @@ EXPECTED_FAILED = {
 }
 
 
-#: And for one detector only.
-EXPECTED_FAILED_BY_DETECTOR = {
-    "DeepSADAnoOnly": {
-        "check_methods_subset_invariance": (
-            "float32 network: a row's representation differs by ~3e-8 with the size of the batch it is "
-            "scored in (the CPU's matrix product kernels), and its squared distance by up to ~1.5e-7 "
-            "(relative 5e-7), above the check's rtol=atol=1e-7; each score depends on its own row only "
-            "(tests/test_anoonly.py::test_eval_score_does_not_depend_on_batch, to rtol 1e-5)"),
-    },
-}
-
-
 def _expected_failed(estimator) -> dict[str, str]:
-    return {**EXPECTED_FAILED, **EXPECTED_FAILED_BY_DETECTOR.get(type(estimator).__name__, {})}
+    return dict(EXPECTED_FAILED)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

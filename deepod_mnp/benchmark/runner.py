@@ -61,6 +61,7 @@ from deepod_mnp.data import Dataset
 from deepod_mnp.registry import DETECTORS, make_detector
 
 logger = logging.getLogger(__name__)
+FIT_THREADS_ENV = "DEEPOD_MNP_FIT_THREADS"  # read by BaseDetector._fit_threads
 
 BACKENDS = ("loky", "ray")
 RAY_HINT = "backend='ray' needs Ray: pip install 'deepod-mnp[ray]' (or pip install 'ray[default]')."
@@ -233,17 +234,28 @@ def environment(device: str = "cpu") -> dict[str, Any]:
 
 @contextlib.contextmanager
 def limited_threads(n: int) -> Iterator[None]:
-    """Limit torch intra-op threads and BLAS/OpenMP pools to ``n`` inside the block."""
+    """Limit torch intra-op threads and BLAS/OpenMP pools to ``n`` inside the block.
+
+    Our detectors' ``fit`` sets its own thread count (one, unless
+    ``DEEPOD_MNP_FIT_THREADS`` says otherwise; ``BaseDetector._fit_threads``):
+    the variable is set to ``n`` inside the block, so every detector of a job
+    fits with the job's threads.
+    """
     import torch
     from threadpoolctl import threadpool_limits
 
-    old = torch.get_num_threads()
+    old, old_env = torch.get_num_threads(), os.environ.get(FIT_THREADS_ENV)
     torch.set_num_threads(n)
+    os.environ[FIT_THREADS_ENV] = str(n)
     try:
         with threadpool_limits(limits=n):
             yield
     finally:
         torch.set_num_threads(old)
+        if old_env is None:
+            os.environ.pop(FIT_THREADS_ENV, None)
+        else:
+            os.environ[FIT_THREADS_ENV] = old_env
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

@@ -224,7 +224,7 @@ class FusedMNP(nn.Module):
     def from_model(cls, model: Any) -> FusedMNP:
         """Build from a fitted MNP: its members, ``beta`` and its ``scaler_`` (if any), on the CPU."""
         members = _members(model)
-        n_features = int(model.n_features_in_)
+        n_features = int(getattr(model, "n_net_features_", model.n_features_in_))  # the network's input
         scaling = affine_scaling(getattr(model, "scaler_", None), n_features)
         fused = cls(members, beta=float(getattr(model, "beta", 1.0)), scaling=scaling)
         return fused.eval()

@@ -17,6 +17,7 @@ The pieces that the base methods share with DeepOD are imported from it:
 """
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 from collections import OrderedDict
@@ -56,6 +57,11 @@ def _mlp_body(n_features: int, hidden: list[int], act: str, bias: bool) -> MLPne
     """
     return MLPnet(n_features, n_hidden=hidden[:-1], n_output=hidden[-1], activation=[act] * len(hidden),
                   bias=bias, batch_norm=False)
+
+
+def _as_net_input(batch_x: torch.Tensor, net: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """A chunk on the scoring device, in the dtype of the network that scores it."""
+    return batch_x.to(device, dtype=next(net.parameters()).dtype, non_blocking=True)
 
 
 class _AnoOnlyBase(BaseDetector):
@@ -122,6 +128,12 @@ class _AnoOnlyBase(BaseDetector):
     def _build_net(self, n_features: int, hidden: list[int]) -> torch.nn.Module:
         raise NotImplementedError
 
+    def _inference_net(self) -> torch.nn.Module:
+        """A float64 copy of the network: float32 matrix products round differently with the number of
+        rows in a chunk (by up to 2e-7 on some CPUs), so a row's score would depend on the rows scored
+        with it. The copy lives only while one call scores; the network is small."""
+        return copy.deepcopy(self.net).double().eval()
+
     def _build_criterion(self, net: torch.nn.Module, x_unlabeled: torch.Tensor) -> Any:
         raise NotImplementedError
 
@@ -138,7 +150,7 @@ class _AnoOnlyBase(BaseDetector):
         super()._restore(state)
 
     def _build_inference_net(self) -> torch.nn.Module:
-        return self._build_net(self.n_features_in_, self.hidden_dims_).to(self.device_).eval()
+        return self._build_net(self.n_net_features_, self.hidden_dims_).to(self.device_).eval()
 
 
 _RAISES_AND_REFERENCES = f"""
@@ -209,8 +221,14 @@ _COMMON_PARAMS = """
 _COMMON_ATTRIBUTES = """
     scaler_ : FeatureScaler or None
         The input scaling fitted on the training rows.
+    encoder_ : TableEncoder or None
+        The one-hot encoding of a table's text columns (None for numbers only).
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features (columns) seen in ``fit``.
+    n_net_features_ : int
+        The network's input width (the encoded width with an ``encoder_``).
+    fit_info_ : dict
+        The fit's record for the model card (rows, labels, time, versions).
     hidden_dims_ : list of int
         The parsed ``hidden_dims``.
     epoch_steps_ : int
@@ -312,7 +330,7 @@ class DevNetAnoOnly(_AnoOnlyBase):
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Representation (BN-normalised last hidden layer) and score of one chunk."""
-        z = net.bn(net.body(batch_x.to(self.device_, non_blocking=True)))
+        z = net.bn(net.body(_as_net_input(batch_x, net, self.device_)))
         return z, net.score(z).view(-1)
 
 
@@ -402,5 +420,5 @@ class DeepSADAnoOnly(_AnoOnlyBase):
     def inference_forward(self, batch_x: torch.Tensor, net: torch.nn.Module,
                           criterion: DSADLoss) -> tuple[torch.Tensor, torch.Tensor]:
         """Representation and squared distance to ``c`` of one chunk."""
-        rep = net(batch_x.to(self.device_, non_blocking=True))
+        rep = net(_as_net_input(batch_x, net, self.device_))
         return rep, criterion(rep, reduction="none")

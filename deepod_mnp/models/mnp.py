@@ -209,8 +209,17 @@ class MNP(BaseDetector):
         Whether the scoring MLP reads the input (``head_features`` resolved).
     scaler_ : FeatureScaler or None
         The input scaling fitted on the training rows (None when ``scaler=None``).
+    encoder_ : TableEncoder or None
+        The one-hot encoding of the text columns of a table (None for
+        numbers only); see :mod:`deepod_mnp.preprocessing`.
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features (columns) seen in ``fit``.
+    n_net_features_ : int
+        Width of the network's input: ``n_features_in_``, or the encoded
+        width with an ``encoder_``.
+    fit_info_ : dict
+        What the model card shows of the fit: rows, labeled anomalies, fit
+        seconds, device, torch threads, time and versions.
     device_ : torch.device
         Device the network lives on.
     loss_history_ : pandas.DataFrame
@@ -405,6 +414,20 @@ class MNP(BaseDetector):
                                         "nearest_prototype", "normality_weight"])
         return df.astype({"nearest_prototype": np.int64})
 
+    def card_sections(self) -> dict[str, dict[str, Any]]:
+        """MNP's section of the model card: members, prototypes, the search for k, steps and the head."""
+        check_is_fitted(self)
+        last = self.loss_history_.groupby(level="member").tail(1)
+        losses = [c for c in last.columns if c.startswith("loss_")]
+        return {"MNP": {
+            "members": int(self.n_ensemble),
+            "prototypes_per_member": int(self.n_prototypes_),
+            "silhouette_by_k": {int(k): round(float(v), 4) for k, v in self.silhouette_scores_.items()},
+            "epoch_steps": int(self.epoch_steps_),
+            "head_reads_input": bool(self.head_features_),
+            "last_epoch_losses": {c: round(float(last[c].mean()), 6) for c in losses},
+        }}
+
     # ---------------------------------------------------------- persistence
     @classmethod
     def _history_layout(cls, index: list[str] | None, columns: list[str] | None) -> tuple[list, list]:
@@ -425,5 +448,5 @@ class MNP(BaseDetector):
                       recon_norm=self.recon_norm)
 
     def _build_inference_net(self) -> MNPEnsemble:
-        return MNPEnsemble([self._build_net(self.n_features_in_, self.n_prototypes_)
+        return MNPEnsemble([self._build_net(self.n_net_features_, self.n_prototypes_)
                             for _ in range(self.n_ensemble)])

@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "score", help="score a Parquet file/directory or a CSV with a saved model, streamed in chunks",
         description="Score every row of a table with a saved model (MNP checkpoint or exported .onnx) and "
                     "write the scores as Parquet, reading and writing in bounded chunks: memory does not "
-                    "grow with the number of rows. Feature columns are matched by name to the model's "
-                    "feature_names_in_.",
+                    "grow with the number of rows. Feature columns are matched by name to the columns the "
+                    "model was fitted on; text columns go in raw (the model encodes them).",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SCORE_EPILOG)
     score.add_argument("--model", required=True,
                        help="an MNP.save_model checkpoint or an exported .onnx file")
@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        help="a Parquet file, a directory of Parquet files, or a .csv/.csv.gz/.tsv file")
     score.add_argument("--out", required=True,
                        help="output Parquet file (not the input, not inside an input directory)")
-    score.add_argument("--label", action="store_true", help="add 'label' (score > the model's threshold_)")
+    score.add_argument("--label", action="store_true", help="add 'label' (score above the model's threshold)")
     score.add_argument("--explain", action="store_true",
                        help="add the explanation columns of score_components (MNP checkpoints only)")
     score.add_argument("--keep", default="", help="comma-separated input columns to copy, e.g. an id")

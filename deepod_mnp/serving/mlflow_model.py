@@ -5,11 +5,14 @@
 * the detector's checkpoint (``save_model``, checksummed) as the artifact
   ``checkpoint``, loaded once per server process;
 * the input schema from ``feature_names_in_``: one ``double`` column per
-  feature (a detector fitted on an array takes a float32 tensor of shape
+  feature, ``string`` for the text columns a detector one-hot encodes itself
+  (a detector fitted on an array takes a float32 tensor of shape
   ``(-1, n_features_in_)`` instead); the output ``score`` (double,
   ``decision_function``) and ``label`` (long, ``score > threshold_``);
 * metadata ``deepod_mnp``: ``threshold``, ``feature_names``, ``max_rows``
-  and the model card (detector, parameters, training scores, checksum).
+  and the model card (:func:`deepod_mnp.model_card` of the checkpoint: the
+  detector, its parameters, what it was fitted on, its input encoding and
+  scaling, threshold, versions, the checkpoint's sha256).
 
 Then ``mlflow models serve -m DIR --env-manager local -h 127.0.0.1 -p 5000``
 serves it over HTTP (``POST /invocations`` with MLflow's JSON, CSV or
@@ -30,9 +33,6 @@ in an environment where deepod-mnp itself is installed (serve with
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib
-import json
 import os
 import signal
 import socket
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepod_mnp.serving.rows import check_rows, frame_columns, scores_of
+from deepod_mnp.serving.rows import check_rows, frame_columns, scores_of, text_features
 
 MLFLOW_HINT = ("MLflow packaging and serving need the 'serve' extra: pip install 'deepod-mnp[serve]' "
                "(mlflow-skinny).")
@@ -79,24 +79,23 @@ def _bad_request(message: str) -> Exception:
 class DetectorModel(_PythonModel):
     """The pyfunc model: loads the checkpoint artifact once, then scores each request's rows.
 
-    Its configuration (``model_config``) holds the detector's class
-    (``class``), ``max_rows`` and ``torch_threads``.
+    Its configuration (``model_config``) holds ``max_rows`` and
+    ``torch_threads``; the detector's class is read from the checkpoint.
     """
 
     def load_context(self, context: Any) -> None:
+        from deepod_mnp import load_model
+
         config = dict(context.model_config or {})
-        module, _, name = config["class"].rpartition(".")
-        if not module.startswith("deepod_mnp."):
-            raise ValueError(f"{config['class']} is not a deepod-mnp detector.")
-        cls = getattr(importlib.import_module(module), name)
         if config.get("torch_threads"):
             import torch
 
             torch.set_num_threads(int(config["torch_threads"]))
-        self.detector = cls.load_model(context.artifacts["checkpoint"], device="cpu")
+        self.detector = load_model(context.artifacts["checkpoint"], device="cpu")  # the class from the file
         self.max_rows = int(config.get("max_rows", DEFAULT_MAX_ROWS))
         names = getattr(self.detector, "feature_names_in_", None)
         self.features = None if names is None else [str(c) for c in names]
+        self.text = text_features(self.detector)
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -117,7 +116,7 @@ class DetectorModel(_PythonModel):
             missing = [c for c in self.features if c not in model_input.columns]
             if missing:
                 raise _bad_request(f"the batch lacks the feature column(s) {missing[:10]}.")
-            frame, features = model_input, self.features
+            frame, features = model_input, [c for c in self.features if c not in self.text]
         checked = check_rows(frame_columns(frame, features))
         if checked.bad.any():
             rows = np.flatnonzero(checked.bad)
@@ -125,35 +124,19 @@ class DetectorModel(_PythonModel):
             more = f"; and {len(rows) - _SHOWN_ROWS} more" if len(rows) > _SHOWN_ROWS else ""
             raise _bad_request(f"{len(rows)} of {n} row(s) cannot be scored (rows counted from 0): "
                                f"{shown}{more}.")
-        scores = scores_of(self.detector, checked.X, self.features or [])
+        text = frame[self.text].reset_index(drop=True) if self.text else None  # encoded by the model
+        scores = scores_of(self.detector, checked.X, features, text)
         return pd.DataFrame({"score": scores, "label": (scores > self.detector.threshold_).astype(np.int64)})
 
 
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+def _card(model: Any, checkpoint: Path) -> dict[str, Any]:
+    """The package's model card of the checkpoint (:func:`deepod_mnp.model_card`), its path as stored in
+    the MLflow model."""
+    from deepod_mnp import model_card
 
-
-def model_card(model: Any, checkpoint: str | Path | None = None) -> dict[str, Any]:
-    """What the model is: detector, version, parameters, features, threshold and training scores."""
-    from deepod_mnp import __version__
-
-    train = np.asarray(getattr(model, "decision_scores_", np.empty(0)), dtype=np.float64)
-    card = {
-        "detector": type(model).__name__,
-        "deepod_mnp_version": __version__,
-        "params": _json_safe(model.get_params()),
-        "n_features_in": int(model.n_features_in_),
-        "feature_names": [str(c) for c in getattr(model, "feature_names_in_", [])],
-        "threshold": float(model.threshold_),
-        "contamination": float(getattr(model, "contamination", float("nan"))),
-        "training_rows": int(len(train)),
-        "training_scores": ({k: float(v) for k, v in zip(("min", "median", "p99", "max"),
-                                                          np.percentile(train, [0, 50, 99, 100]))}
-                            if len(train) else {}),
-        "input_scaling": type(getattr(model, "scaler_", None)).__name__,
-    }
-    if checkpoint is not None:
-        card["checkpoint_sha256"] = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+    card = model_card(checkpoint)
+    if card.get("file"):
+        card["file"]["path"] = "artifacts/checkpoint.pt"
     return card
 
 
@@ -162,8 +145,9 @@ def _signature(model: Any) -> Any:
     from mlflow.types import ColSpec, Schema, TensorSpec
 
     names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        inputs = Schema([ColSpec("double", str(c)) for c in names])
+    text = text_features(model)
+    if names is not None:  # text columns that the detector one-hot encodes go in as strings
+        inputs = Schema([ColSpec("string" if str(c) in text else "double", str(c)) for c in names])
     else:
         inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, int(model.n_features_in_)))])
     outputs = Schema([ColSpec("double", "score"), ColSpec("long", "label")])
@@ -192,13 +176,13 @@ def _save_kwargs(model: Any, tmp: Path, max_rows: int, torch_threads: int | None
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}.")
     model.save_model(checkpoint)
-    card = model_card(model, checkpoint)
+    card = _card(model, checkpoint)
+    names = [str(c) for c in getattr(model, "feature_names_in_", [])]
     return dict(
         python_model=str(code), artifacts={"checkpoint": str(checkpoint)}, signature=_signature(model),
         input_example=input_example,
-        model_config={"class": f"{type(model).__module__}.{type(model).__qualname__}",
-                      "max_rows": int(max_rows), "torch_threads": torch_threads},
-        metadata={"deepod_mnp": {"threshold": card["threshold"], "feature_names": card["feature_names"],
+        model_config={"max_rows": int(max_rows), "torch_threads": torch_threads},
+        metadata={"deepod_mnp": {"threshold": float(model.threshold_), "feature_names": names,
                                  "max_rows": int(max_rows), "model_card": card}},
         # deepod-mnp is not on PyPI: serve with --env-manager local where it is installed
         pip_requirements=[f"deepod-mnp=={__version__}", f"mlflow-skinny=={mlflow.__version__}"])

@@ -10,7 +10,9 @@ The graph has one input and one output:
 
 * input ``X``: float32, shape ``(N, D)``, ``N`` dynamic, ``D = n_features_in_``,
   the columns in the order of ``feature_names_in_`` (raw, unscaled features:
-  the graph scales them itself);
+  the graph scales them itself). A detector that one-hot encodes text
+  columns (a fitted ``encoder_``) cannot be exported: the graph takes numbers
+  only, and :func:`export_onnx` says so (``ValueError``);
 * output ``score``: float32, shape ``(N,)``, what ``decision_function`` returns
   (higher is more anomalous), to about 1e-6.
 
@@ -84,6 +86,12 @@ def score_module(model: Any) -> nn.Module:
     """
     if not hasattr(model, "n_features_in_"):
         raise ValueError("the detector is not fitted; call fit first.")
+    encoder = getattr(model, "encoder_", None)
+    if encoder is not None:
+        raise ValueError(f"{type(model).__name__} one-hot encodes the text column(s) {encoder.text_} "
+                         "itself, and the ONNX graph takes numbers only, so it cannot carry that encoding: "
+                         "score with the checkpoint ('deepod-mnp score --model MODEL.pt'), or fit on numeric "
+                         "columns to export.")
     net = getattr(model, "net", None)
     members = getattr(net, "members", None)
     if members is not None and all(hasattr(m, "prototypes") for m in members):

@@ -175,20 +175,30 @@ def _row_label(part: pd.DataFrame, i: int, keep: Sequence[str]) -> str:
     return f"row {i} of the partition (index {index!r}{', ' + shown if shown else ''})"
 
 
+def text_features(model: Any) -> list[str]:
+    """The columns ``model`` one-hot encodes itself (its fitted ``encoder_``): they go in raw, unchecked
+    (a missing value or an unseen category is a category of its own); the others must be numbers."""
+    encoder = getattr(model, "encoder_", None)
+    return [] if encoder is None else [str(c) for c in encoder.text_]
+
+
 def score_frame(model: Any, part: pd.DataFrame, features: Sequence[str], keep: Sequence[str] = (),
                 label: bool = False, label_dtype: Any = np.int8, invalid: str = "error") -> pd.DataFrame:
     """One pandas partition scored: its ``keep`` columns, ``score``, and ``label`` (``score > threshold_``).
 
     The one frame-level scorer behind the Dask and Spark paths, so both give
     the same columns as :func:`score_table`. Rows are checked as
-    ``decision_function`` checks them (:func:`check_rows`); a bad row follows
+    ``decision_function`` checks them (:func:`check_rows`; the text columns
+    of a model that encodes them are taken as they are); a bad row follows
     ``invalid``: ``'error'`` raises ``ValueError`` naming the row (its index
     and ``keep`` values) and column, ``'skip'`` drops it, ``'quarantine'``
     keeps it with a null ``score`` (and ``label``) and the reason in a
     ``reason`` column (null for scored rows), which that policy adds.
     """
     check_policy(invalid)
-    checked = check_rows(frame_columns(part, features))
+    text = text_features(model)
+    numeric = [c for c in features if c not in text]
+    checked = check_rows(frame_columns(part, numeric))
     if invalid == "error" and checked.bad.any():
         i = int(np.flatnonzero(checked.bad)[0])
         raise ValueError(f"{_row_label(part, i, list(keep))}: {checked.reasons[0]} "
@@ -197,7 +207,7 @@ def score_frame(model: Any, part: pd.DataFrame, features: Sequence[str], keep: S
     rows = part if invalid == "quarantine" else part[good]
     out = rows[list(keep)].copy() if keep else pd.DataFrame(index=rows.index)
     scores = np.full(len(part), np.nan)
-    scores[good] = scores_of(model, checked.X[good], features)
+    scores[good] = scores_of(model, checked.X[good], numeric, part[text][good] if text else None)
     scores = scores if invalid == "quarantine" else scores[good]
     out["score"] = scores
     if label:
@@ -214,14 +224,19 @@ def score_frame(model: Any, part: pd.DataFrame, features: Sequence[str], keep: S
     return out
 
 
-def scores_of(model: Any, X: np.ndarray, features: Sequence[str], explain: bool = False) -> Any:
-    """``decision_function`` (or ``score_components``) of checked float64 rows, as a frame with the
-    model's feature names when it has them (the names were matched: no warning, no positional guess)."""
+def scores_of(model: Any, X: np.ndarray, numeric: Sequence[str], text: pd.DataFrame | None = None,
+              explain: bool = False) -> Any:
+    """``decision_function`` (or ``score_components``) of checked float64 rows ``X`` (the columns
+    ``numeric``) and, for a model that encodes text columns, those columns as they are (``text``, the
+    same rows). The model gets a frame with its feature names when it has them (the names were
+    matched: no warning, no positional guess)."""
     if len(X) == 0:
         empty = pd.DataFrame({c: np.empty(0) for c in ("score", *COMPONENT_COLUMNS)})
         return empty if explain else np.empty(0)
-    rows = pd.DataFrame(X, columns=list(features), copy=False) \
-        if getattr(model, "feature_names_in_", None) is not None else X
+    names = getattr(model, "feature_names_in_", None)
+    rows = X if names is None else pd.DataFrame(X, columns=list(numeric), copy=False)
+    if text is not None and len(text.columns):
+        rows = pd.concat([rows, text.reset_index(drop=True)], axis=1)[[str(c) for c in names]]
     if explain:
         return model.score_components(rows)
     return np.asarray(model.decision_function(rows), dtype=np.float64)

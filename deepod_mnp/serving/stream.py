@@ -53,6 +53,7 @@ from deepod_mnp.serving.rows import (  # noqa: F401 - feature_columns, score_fra
     score_frame,
     scores_of,
     text_column,
+    text_features,
 )
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _pyarrow() -> Any:
 
 def load_scorer(path: str | Path, *, device: str = "cpu") -> Any:
     """A fitted detector from ``path``: an ``.onnx`` file (:class:`~deepod_mnp.serving.onnx.OnnxScorer`)
-    or a checkpoint written by ``MNP.save_model``."""
+    or a checkpoint written by the ``save_model`` of any of our detectors (``deepod-mnp fit`` writes one)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist.")
@@ -94,9 +95,9 @@ def load_scorer(path: str | Path, *, device: str = "cpu") -> Any:
         from deepod_mnp.serving.onnx import OnnxScorer
 
         return OnnxScorer(path)
-    from deepod_mnp import MNP
+    from deepod_mnp import load_model
 
-    return MNP.load_model(path, device=device)
+    return load_model(path, device=device)
 
 
 # ----------------------------------------------------------------------------- paths
@@ -205,9 +206,11 @@ class _Source:
         root = self.path if self.path.is_dir() else self.path.parent
         return [[str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns] for f in self.files]
 
-    def check_columns(self, features: Sequence[str], keep: Sequence[str]) -> dict[str, Any]:
-        """The type each read column gets (features: float64, or string where any file has text); every
-        file must hold every column, the features numeric or text. Raises :class:`ScoringError`."""
+    def check_columns(self, features: Sequence[str], keep: Sequence[str],
+                      text: Sequence[str] = ()) -> dict[str, Any]:
+        """The type each read column gets (features: float64, or string where any file has text; the
+        ``text`` columns, which the model encodes itself, as read); every file must hold every column,
+        the other features numeric or text. Raises :class:`ScoringError`."""
         pa = _pyarrow()
         types: dict[str, Any] = {}
         for f, schema in self.schemas.items():
@@ -216,8 +219,11 @@ class _Source:
                     what = "feature" if c in features else "--keep"
                     raise ScoringError(f"{f} has no {what} column {c!r}.")
                 t = schema.field(c).type
+                if c in text:
+                    types[c] = pa.string() if self.csv else types.get(c, t)
                 if c in keep:
                     types.setdefault(c, t)
+                if c in keep or c in text:
                     continue
                 numeric = (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
                            or pa.types.is_decimal(t) or pa.types.is_null(t))
@@ -268,8 +274,9 @@ class _Source:
     def _csv_batches(self, columns: Sequence[str], target: Any, start: int,
                      batch_rows: int) -> Iterator[tuple[Any, _Origin]]:
         pa = _pyarrow()
+        # empty and NA-like fields are missing values (text columns too), as pandas reads them in `fit`
         convert = pa.csv.ConvertOptions(
-            include_columns=list(columns), strings_can_be_null=True, null_values=[""],
+            include_columns=list(columns), strings_can_be_null=True,
             column_types={c: target.field(c).type for c in columns if target.field(c).type == pa.string()})
         row = 0
         try:
@@ -511,7 +518,7 @@ def score_table(model: Any, data: str | Path, out: str | Path, *, label: bool = 
         features = feature_columns(model, source.names, keep)
     except ValueError as exc:
         raise ScoringError(f"{data}: {exc}") from exc
-    types = source.check_columns(features, keep)
+    types = source.check_columns(features, keep, text_features(model))
     read_cols = list(dict.fromkeys([*keep, *features]))
     by_file = data.is_dir()
     out_schema = _output_schema(types, keep, label, explain)
@@ -581,7 +588,9 @@ def _score_chunk(model: Any, table: Any, origins: list[tuple[int, _Origin]], fea
     """One chunk: its scored rows (as ``out_schema``), its rejected rows (as ``rej_schema``, quarantine
     only) and the kind of each rejected row."""
     pa = _pyarrow()
-    checked = check_rows(_arrow_columns(table, features))
+    text = text_features(model)
+    numeric = [c for c in features if c not in text]
+    checked = check_rows(_arrow_columns(table, numeric))
     bad = np.flatnonzero(checked.bad)
     if len(bad) and invalid == "error":
         at = _locate(origins, int(bad[0]))
@@ -590,13 +599,11 @@ def _score_chunk(model: Any, table: Any, origins: list[tuple[int, _Origin]], fea
         raise ScoringError(f"{where} (counting data rows from 0): {checked.reasons[0]} ({_HINT_POLICY}).")
     good = np.flatnonzero(~checked.bad)
     X = checked.X[good]
-    columns: dict[str, Any] = {c: table.column(c).take(pa.array(good)) if len(bad) else table.column(c)
-                               for c in keep}
-    if explain:
-        comp = scores_of(model, X, features, explain=True)
-        scores = comp["score"].to_numpy(dtype=np.float64)
-    else:
-        scores = scores_of(model, X, features)
+    scored_rows = table.take(pa.array(good)) if len(bad) else table
+    columns: dict[str, Any] = {c: scored_rows.column(c) for c in keep}
+    raw = scored_rows.select(text).to_pandas() if text else None  # the model encodes these itself
+    comp = scores_of(model, X, numeric, raw, explain=True) if explain else None
+    scores = comp["score"].to_numpy(dtype=np.float64) if explain else scores_of(model, X, numeric, raw)
     columns["score"] = pa.array(scores, type=pa.float64())
     if label:
         columns["label"] = pa.array((scores > model.threshold_).astype(np.int8))

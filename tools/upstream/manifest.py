@@ -27,6 +27,7 @@ MODULES = {
     "deepod_mnp.method.sampling": "sampling.py",
     "deepod_mnp.method.dwa": "dwa.py",
     "deepod_mnp.method.scaling": "scaling.py",
+    "deepod_mnp.preprocessing": "preprocessing.py",  # the text-column encoding fitted with the model
     "deepod_mnp.method.fused": "fused.py",  # the scoring hot path (issue #17)
 }
 # The module that defines the MNP class.
@@ -86,6 +87,10 @@ DROPS: tuple[DropMethod | ReplaceMethod, ...] = (
     ReplaceMethod("deepod_mnp.base", "BaseDetector._score_chunks", "score_chunks.py.in",
                   "ours scores chunks in Python threads and sets torch's process-wide thread count while "
                   "they run; the upstream copy scores them one after another, with the same numbers"),
+    ReplaceMethod("deepod_mnp.base", "BaseDetector._fit_threads", "fit_threads.py.in",
+                  "ours sets torch's process-wide thread count to one while fit trains (read from our "
+                  "environment variable); the upstream copy leaves the thread count to the user, as DeepOD "
+                  "does"),
 )
 # Mentions of our documents in docstrings, reworded for a reader of DeepOD.
 TEXT_REPLACEMENTS = {"BENCHMARKS.md": "deepod-mnp's BENCHMARKS.md",
