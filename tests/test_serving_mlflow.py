@@ -146,6 +146,24 @@ def test_model_fitted_without_names_takes_a_tensor(tmp_path):
     np.testing.assert_allclose(loaded.predict(X)["score"], model.decision_function(X), rtol=0, atol=1e-6)
 
 
+def test_text_columns_the_model_encodes_are_strings_in_the_schema(tmp_path):
+    import mlflow.pyfunc
+
+    rng = np.random.default_rng(1)
+    data = make_weak_data(n_per_mode=50, n_features=2, seed=6)
+    table = pd.DataFrame(data.X, columns=["a", "b"])
+    table["shop"] = rng.choice(["north", "south"], len(table))
+    model = MNP(**TINY_MNP).fit(table, data.y)
+    loaded = mlflow.pyfunc.load_model(str(save_mlflow_model(model, tmp_path / "m")))
+    schema = loaded.metadata.get_input_schema()
+    assert [(n, t.name) for n, t in zip(schema.input_names(), schema.input_types())] == [
+        ("a", "double"), ("b", "double"), ("shop", "string")]
+    rows = table.head(30).copy()
+    rows.loc[3, "shop"] = "west"  # unseen: a category of its own, no error
+    np.testing.assert_allclose(loaded.predict(rows)["score"], model.decision_function(rows), rtol=0,
+                               atol=1e-6)
+
+
 def test_log_and_register(model, tmp_path, monkeypatch):
     """The registry holds it: a local file store here (a tracking server in production)."""
     import mlflow

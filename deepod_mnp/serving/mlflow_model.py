@@ -129,7 +129,7 @@ class DetectorModel(_PythonModel):
         return pd.DataFrame({"score": scores, "label": (scores > self.detector.threshold_).astype(np.int64)})
 
 
-def _card(model: Any, checkpoint: Path) -> dict[str, Any]:
+def _card(checkpoint: Path) -> dict[str, Any]:
     """The package's model card of the checkpoint (:func:`deepod_mnp.model_card`), its path as stored in
     the MLflow model."""
     from deepod_mnp import model_card
@@ -176,7 +176,7 @@ def _save_kwargs(model: Any, tmp: Path, max_rows: int, torch_threads: int | None
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}.")
     model.save_model(checkpoint)
-    card = _card(model, checkpoint)
+    card = _card(checkpoint)
     names = [str(c) for c in getattr(model, "feature_names_in_", [])]
     return dict(
         python_model=str(code), artifacts={"checkpoint": str(checkpoint)}, signature=_signature(model),

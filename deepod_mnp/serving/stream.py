@@ -9,8 +9,9 @@ number of rows. The feature columns are matched by name to the model's
 each chunk is scored with the model's own ``decision_function``, so the scores
 are those of scoring the whole table in memory.
 
-Bad rows (a missing value, NaN, an infinite value, a number beyond float32's
-range, text that is not a number) follow a policy: ``'error'`` stops at the
+Bad rows (in a numeric feature column: a missing value, NaN, an infinite
+value, a number beyond float32's range, text that is not a number; the text
+columns a model one-hot encodes itself go in raw) follow a policy: ``'error'`` stops at the
 first one and names its row and column; ``'skip'`` leaves them out;
 ``'quarantine'`` writes them, with their row number and the reason, to a
 Parquet file beside the output (``scores.rejected.parquet`` for
@@ -160,7 +161,7 @@ class _Origin:
 class _Source:
     """The input table: its files, unified column types, row count, and record batches from any row."""
 
-    def __init__(self, path: Path, columns: Sequence[str] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         pa = _pyarrow()
         self.path = path
         self.csv = path.is_file() and path.name.lower().endswith(_CSV_SUFFIXES)
