@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 from deepod_mnp.benchmark.protocol import Split, evaluate, make_split, subsample_train
 from deepod_mnp.benchmark.report import results_frame
 from deepod_mnp.data import Dataset
-from deepod_mnp.registry import DETECTORS, make_detector
+from deepod_mnp.registry import DETECTORS, canonical_name, make_detector
 
 logger = logging.getLogger(__name__)
 FIT_THREADS_ENV = "DEEPOD_MNP_FIT_THREADS"  # read by BaseDetector._fit_threads
@@ -112,10 +112,10 @@ class BenchmarkConfig:
     retry_failed: bool = False
 
     def __post_init__(self) -> None:
-        self.models = list(dict.fromkeys(canonical_model(m) for m in self.models))
+        self.models = list(dict.fromkeys(canonical_name(m) for m in self.models))
         if not self.models:
             raise ValueError(f"No model to run; name at least one of {sorted(DETECTORS)}.")
-        self.model_params = {canonical_model(m): dict(p) for m, p in self.model_params.items()}
+        self.model_params = {canonical_name(m): dict(p) for m, p in self.model_params.items()}
         if self.runs < 1 or self.n_jobs < 1:
             raise ValueError(f"runs and n_jobs must be >= 1; got runs={self.runs}, n_jobs={self.n_jobs}.")
         if self.backend not in BACKENDS:
@@ -155,14 +155,6 @@ class Job:
     dataset: str
     model: str
     seed: int
-
-
-def canonical_model(name: str) -> str:
-    """The registry spelling of a model name, or a ValueError listing the valid ones."""
-    lookup = {k.lower(): k for k in DETECTORS}
-    if name.lower() not in lookup:
-        raise ValueError(f"Unknown model {name!r}; choose from {sorted(DETECTORS)}.")
-    return lookup[name.lower()]
 
 
 def job_path(out_dir: str | os.PathLike, job: Job) -> Path:
