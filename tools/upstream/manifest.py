@@ -28,7 +28,7 @@ MODULES = {
     "deepod_mnp.method.dwa": "dwa.py",
     "deepod_mnp.method.scaling": "scaling.py",
     "deepod_mnp.preprocessing": "preprocessing.py",  # the text-column encoding fitted with the model
-    "deepod_mnp.method.fused": "fused.py",  # the scoring hot path (issue #17)
+    "deepod_mnp.method.fused": "fused.py",  # the scoring hot path
 }
 # The module that defines the MNP class.
 MODEL_MODULE = "deepod_mnp.models.mnp"
