@@ -268,7 +268,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", metavar="MODEL", help="a checkpoint written by 'deepod-mnp fit' or save_model")
     info.add_argument("--json", action="store_true", help="print the card as JSON (every list in full)")
 
-    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score`; argparse only
 
     serving_cli.add_parser(sub)
 
@@ -321,7 +321,7 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR",
                         help="a directory written by 'deepod-mnp bench' or 'experiment' (required)")
 
-    demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)",
+    demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about a minute)",
                           description=_para("MNP against DeepOD's DevNet (library defaults) on the Pendigits "
                                             "copy bundled with the package, seeds 42-44, one labeled "
                                             "anomaly, beside the paper's figures."),
@@ -469,7 +469,7 @@ def _demo(args: argparse.Namespace) -> int:
         config = BenchmarkConfig(models=["MNP", "DevNet"], runs=3, device=args.device)
     print(_dataset_line(dataset))
     print("MNP vs DeepOD DevNet (library defaults), seeds 42-44, 1% of train anomalies labeled "
-          "(here: 1 anomaly), the protocol of PROTOCOL.md. Takes about 2 minutes on 2 CPU cores.")
+          "(here: 1 anomaly), the protocol of PROTOCOL.md. Takes about a minute on 2 CPU cores.")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
         with _settings_checked():
