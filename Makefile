@@ -60,4 +60,4 @@ dist: install
 	$(PY) -m twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/notebooks
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/notebooks docs/_*.md
