@@ -1,13 +1,13 @@
 """Print the tables of BENCHMARKS.md and README.md, and draw their figure, from the committed results.
 
-    python scripts/benchmark_tables.py headline  # README's table: every model on the nine main sets and all 33
-    python scripts/benchmark_tables.py main      # the nine main sets (5 seeds): AUC-PR, AUC-ROC, W-T-L, Wilcoxon
+    python scripts/benchmark_tables.py headline  # README's table: every model, the nine main sets and all 33
+    python scripts/benchmark_tables.py main      # the nine main sets (5 seeds): AUC-PR, AUC-ROC, W-T-L
     python scripts/benchmark_tables.py paper     # MNP's AUC-PR against the paper's on the sets the paper has
     python scripts/benchmark_tables.py pool      # all 33 sets (3 seeds): per set, per group, fit times
     python scripts/benchmark_tables.py fit       # MNP's fit time against DevNet's, per set
     python scripts/benchmark_tables.py speed     # fit against DevNet, scoring rows/s, fit time against N
     python scripts/benchmark_tables.py head      # the two score-head options against the defaults, 33 sets
-    python scripts/benchmark_tables.py dev FILE  # a select_defaults.py CSV: mean development AUC-PR per candidate
+    python scripts/benchmark_tables.py dev FILE  # a select_defaults.py CSV: development AUC-PR per candidate
     python scripts/benchmark_tables.py all       # all of the above, each under a '## name' line
     python scripts/benchmark_tables.py figure [PATH]   # the W-T-L figure (default FIGURE below)
 
@@ -51,7 +51,7 @@ DEV_FILES = ["results/defaults/scaler_dev.csv", "results/defaults/mnp_options_de
 FIGURE = "results/headline/mnp_vs_peers.png"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _records(directory: str) -> tuple:
     return tuple(load_records(directory))
 
@@ -224,7 +224,8 @@ def speed_tables() -> None:
     order = sorted(rows, key=lambda d: fit.loc[(d, "MNP"), "n_train"])
     print(markdown_table(pd.DataFrame(rows).T.loc[order], "data set"))
     print()
-    paths = pd.DataFrame(json.loads(Path("results/speed/scoring_paths.json").read_text(encoding="utf-8"))["paths"])
+    scoring = json.loads(Path("results/speed/scoring_paths.json").read_text(encoding="utf-8"))
+    paths = pd.DataFrame(scoring["paths"])
     table = paths.pivot(index="n_features", columns="path", values="rows_per_s")
     names = {"decision_function (fused hot path)": "decision_function",
              "fused torch, workers": "fused_scores(workers=2)",
