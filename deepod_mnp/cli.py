@@ -204,7 +204,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
-                        help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster (default: loky)")
+                        help="where jobs run with --n-jobs > 1: 'loky' (joblib's worker processes) or 'ray' "
+                             "(Ray tasks on a running Ray cluster) (default: loky)")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu or cuda[:i]; auto = CUDA when available (default: auto)")
     parser.add_argument("--params", type=_parse_params, default={}, metavar="JSON",
