@@ -597,7 +597,9 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
           range, clipped to [0, 1];
         * ``'unify'``: ``erf((s - mu) / (sigma * sqrt(2)))`` clipped to [0, 1],
           with ``mu``, ``sigma`` the mean and standard deviation of the
-          training scores (Kriegel et al., SDM 2011).
+          training scores (Kriegel et al., SDM 2011); when the training
+          scores are all equal (``sigma = 0``) its limit: 1 above them, 0
+          at or below. Neither returns NaN.
 
         Parameters
         ----------
@@ -622,7 +624,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         if method == "linear":
             outlier = MinMaxScaler().fit(train.reshape(-1, 1)).transform(scores.reshape(-1, 1)).ravel()
         else:
-            outlier = erf((scores - np.mean(train)) / (np.std(train) * np.sqrt(2)))
+            sigma = np.std(train)
+            # constant training scores: erf's limit as sigma -> 0 (1 above their value, 0 at or below)
+            outlier = (erf((scores - np.mean(train)) / (sigma * np.sqrt(2))) if sigma > 0
+                       else (scores > np.mean(train)).astype(np.float64))
         proba = np.empty((len(scores), 2))
         proba[:, 1] = outlier.clip(0, 1)
         proba[:, 0] = 1 - proba[:, 1]

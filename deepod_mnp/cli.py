@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import textwrap
+import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -635,10 +636,13 @@ def _info(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from deepod_mnp.serving import cli as serving_cli
+    from deepod_mnp.serving.stream import ScoringError
 
     try:
         return serving_cli.run(args)
-    except FileNotFoundError as exc:
+    except ScoringError as exc:  # one line naming the file, column or row; the traceback only with --verbose
+        if args.verbose:
+            traceback.print_exc()
         raise UsageError(str(exc)) from exc
 
 

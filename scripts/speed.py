@@ -258,7 +258,7 @@ def _stream_worker(data: str, dim: int, threads: int, chunk_rows: int) -> dict[s
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         start = time.perf_counter()
         n_out = score_table(model, data, Path(tmp) / "scores.parquet", label=True, chunk_rows=chunk_rows,
-                            progress=False)
+                            progress=False).rows_scored
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"n_rows": n_out, "n_features": dim, "chunk_rows": chunk_rows, "seconds": seconds,

@@ -289,3 +289,32 @@ def test_pyod_combination_over_mnp_and_a_pyod_detector(from_config, pendigits):
     auc_iforest = roc_auc_score(pendigits.y_test, test_z[:, 0])
     print(f"IForest {auc_iforest:.3f}", {k: round(v, 3) for k, v in aucs.items()})
     assert all(auc > max(0.9, auc_iforest) for auc in aucs.values())
+
+
+@pytest.mark.parametrize("name", ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly"])
+def test_predict_proba_is_never_nan_when_the_training_scores_are_constant(name):
+    """A fit on copies of one row gives training scores of standard deviation 0: 'unify' takes erf's
+    limit (1 above the training score, 0 at or below), 'linear' stays finite."""
+    import warnings
+
+    from deepod_mnp import make_detector
+    from deepod_mnp.base import DegenerateFitWarning
+
+    X = np.tile([[0.2, 0.5, 0.7, 0.1]], (40, 1))
+    y = np.zeros(40, dtype=int)
+    y[:3] = 1
+    budget = dict(epochs=1, epoch_steps=2, device="cpu", random_state=0)
+    if name == "MNP":
+        budget.update(pretrain_epochs=1, n_prototypes=1, n_ensemble=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateFitWarning)
+        model = make_detector(name, **budget).fit(X, y)
+    assert np.std(model.decision_scores_) == 0  # the case: sigma = 0
+    X_new = np.vstack([X[:2], make_weak_data(n_features=4).X[:20]])
+    scores = model.decision_function(X_new)
+    for method in ("unify", "linear"):
+        proba = model.predict_proba(X_new, method=method)
+        assert np.isfinite(proba).all() and proba.min() >= 0 and proba.max() <= 1, method
+        np.testing.assert_array_equal(proba.sum(axis=1), 1.0)
+    unify = model.predict_proba(X_new, method="unify")[:, 1]
+    np.testing.assert_array_equal(unify, (scores > model.decision_scores_[0]).astype(float))

@@ -40,7 +40,7 @@ def test_onnx_export_gives_decision_function_scores(serving_mnp, serving_data, t
     np.testing.assert_array_equal(labels, (scorer.decision_function(X) > serving_mnp.threshold_).astype(int))
     near = np.abs(expected - serving_mnp.threshold_) < 1e-5  # rounding may flip only these
     np.testing.assert_array_equal(labels[~near], (expected[~near] > serving_mnp.threshold_).astype(int))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="X has 3 features, but OnnxScorer is expecting 7 features"):
         scorer.decision_function(X[:, :3])
 
 
@@ -69,3 +69,41 @@ def test_onnx_export_of_the_score_head_options(serving_data, tmp_path):
     X = random_rows(2000, model.n_features_in_)
     (got,) = session.run(["score"], {"X": X})
     np.testing.assert_allclose(got, model.decision_function(X), rtol=0, atol=1e-5)
+
+
+def _bad_inputs(model, X):
+    """Inputs the detector refuses, each with how: (name, input)."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    names = list(model.feature_names_in_)
+    frame = pd.DataFrame(X, columns=names)
+    nan, big = X.copy(), X.astype(np.float64)
+    nan[3, 2] = np.nan
+    big[5, 1] = 1e39  # finite in float64, beyond float32
+    inf = X.copy()
+    inf[0, 0] = np.inf
+    return [("nan", nan), ("inf", inf), ("beyond float32", big), ("reordered columns", frame[names[::-1]]),
+            ("unknown column", frame.rename(columns={names[0]: "zz"})), ("sparse", sp.csr_matrix(X)),
+            ("too few columns", X[:, :3]), ("one dimension", X[0])]
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names", "ignore:overflow encountered")
+def test_onnx_scorer_refuses_what_the_detector_refuses(serving_mnp, tmp_path):
+    """NaN, 1e39, reordered or unknown columns, sparse input: the same error as decision_function (with the
+    scorer's name), never a silent NaN or a score by position."""
+    from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
+
+    scorer = OnnxScorer(export_onnx(serving_mnp, tmp_path / "m.onnx"))
+    X = random_rows(20, serving_mnp.n_features_in_)
+    for name, bad in _bad_inputs(serving_mnp, X):
+        with pytest.raises((ValueError, TypeError)) as expected:
+            serving_mnp.decision_function(bad)
+        with pytest.raises(expected.type) as got:
+            scorer.decision_function(bad)
+        assert str(got.value) == str(expected.value).replace("MNP", "OnnxScorer"), name
+    import pandas as pd
+
+    frame = pd.DataFrame(X, columns=list(serving_mnp.feature_names_in_))
+    np.testing.assert_allclose(scorer.decision_function(frame), serving_mnp.decision_function(frame),
+                               rtol=0, atol=1e-5)

@@ -8,7 +8,7 @@ from conftest import TINY_MNP
 
 from deepod_mnp import MNP
 
-pa = pytest.importorskip("pyarrow", reason="the 'parquet' extra (pyarrow) is missing")
+pa = pytest.importorskip("pyarrow", reason="pyarrow (a dependency of deepod-mnp) is missing")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from deepod_mnp.serving.sampling import fit_parquet, sample_parquet  # noqa: E402

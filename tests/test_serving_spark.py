@@ -61,3 +61,38 @@ def test_score_spark_dataframe_with_map_in_pandas(spark):
     np.testing.assert_array_equal(result["id"], df["id"])
     np.testing.assert_allclose(result["score"], model.decision_function(df[FEATURES]), rtol=0, atol=1e-6)
     np.testing.assert_array_equal(result["label"], (result["score"] > model.threshold_).astype(int))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+def test_bad_rows_follow_the_policy_and_one_broadcast_per_model(spark, monkeypatch):
+    import gc
+
+    from deepod_mnp.serving import spark as spark_scoring
+
+    destroyed = []
+    real_destroy = spark_scoring._destroy
+    monkeypatch.setattr(spark_scoring, "_destroy", lambda b: destroyed.append(len(b)) or real_destroy(b))
+    data = make_weak_data(n_per_mode=60, n_features=len(FEATURES), seed=3)
+    model = MNP(**TINY_MNP).fit(pd.DataFrame(data.X, columns=FEATURES), data.y)
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.normal(0, 3, size=(600, 3)), columns=FEATURES)
+    df["id"] = np.arange(len(df), dtype=np.int64)
+    df.loc[5, "v"], df.loc[444, "w"] = np.inf, np.nan
+    sdf = spark.createDataFrame(df).repartition(2)
+    scored = score_spark(model, sdf, label=True, keep=["id"], invalid="quarantine")
+    assert scored.columns == ["id", "score", "label", "reason"]
+    result = scored.toPandas().sort_values("id").reset_index(drop=True)
+    assert len(result) == len(df) and result.loc[result["reason"].notna(), "id"].tolist() == [5, 444]
+    assert result.loc[5, "reason"] == "column 'v' is inf" and result.loc[444, "reason"] == "column 'w' is NaN"
+    assert result.loc[[5, 444], "score"].isna().all() and result.loc[[5, 444], "label"].isna().all()
+    good = df.drop(index=[5, 444])
+    np.testing.assert_allclose(result["score"].dropna(), model.decision_function(good[FEATURES]), rtol=0,
+                               atol=1e-6)
+    skipped = score_spark(model, sdf, keep=["id"], invalid="skip").toPandas()
+    assert sorted(skipped["id"]) == good["id"].tolist()
+    with pytest.raises(Exception, match="column 'v' is inf"):  # Spark wraps the worker's ValueError
+        score_spark(model, sdf.filter("id < 100"), keep=["id"]).collect()
+    assert len(spark_scoring._BROADCASTS[model]) == 1  # three calls, one broadcast
+    del model
+    gc.collect()
+    assert destroyed == [1] and len(spark_scoring._BROADCASTS) == 0

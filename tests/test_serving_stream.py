@@ -9,7 +9,7 @@ from conftest import TINY_MNP, make_weak_data
 from deepod_mnp import MNP
 from deepod_mnp.cli import main
 
-pa = pytest.importorskip("pyarrow", reason="the 'parquet' extra (pyarrow) is missing")
+pa = pytest.importorskip("pyarrow", reason="pyarrow (a dependency of deepod-mnp) is missing")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from deepod_mnp.serving.stream import COMPONENT_COLUMNS, score_table  # noqa: E402
@@ -45,8 +45,9 @@ def _parquet_dir(df: pd.DataFrame, path, parts: int = 3):
 def test_parquet_directory_scores_equal_in_memory(fitted, table, tmp_path):
     src = _parquet_dir(table, tmp_path / "in")
     out = tmp_path / "scores.parquet"
-    n = score_table(fitted, src, out, label=True, explain=True, keep=["id"], chunk_rows=1_000, progress=False)
-    assert n == len(table)
+    summary = score_table(fitted, src, out, label=True, explain=True, keep=["id"], chunk_rows=1_000,
+                          progress=False)
+    assert (summary.rows_read, summary.rows_scored, summary.rows_rejected) == (len(table), len(table), 0)
     result = pq.read_table(out).to_pandas()
     assert list(result.columns) == ["id", "score", "label", *COMPONENT_COLUMNS]
     np.testing.assert_array_equal(result["id"], table["id"])  # input order kept
@@ -109,3 +110,27 @@ def test_model_without_feature_names_needs_exactly_its_columns(table, tmp_path):
     np.testing.assert_allclose(pq.read_table(out)["score"].to_numpy(), expected, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="fitted without feature names on 5 columns"):
         score_table(model, src, out, progress=False)  # 'id' would be a sixth feature
+
+
+def test_reads_never_hold_a_whole_row_group(fitted, tmp_path):
+    """A file written as one 1,000,000-row group (40 MB of feature values) is read in record batches of the
+    chunk's size: Arrow's peak allocation stays far below the row group (reading whole row groups, as
+    before, peaked above it)."""
+    rng = np.random.default_rng(3)
+    n = 1_000_000
+    df = pd.DataFrame(rng.normal(0, 3, size=(n, len(FEATURES))).astype(np.float64), columns=FEATURES)
+    df["id"] = np.arange(n)
+    src = tmp_path / "one-group.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), src, row_group_size=n)
+    assert pq.ParquetFile(src).metadata.num_row_groups == 1
+    group_bytes = n * len(FEATURES) * 8  # the features alone
+    pool = pa.proxy_memory_pool(pa.default_memory_pool())
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        summary = score_table(fitted, src, tmp_path / "o.parquet", keep=["id"], chunk_rows=16_384,
+                              progress=False)
+    finally:
+        pa.set_memory_pool(previous)
+    assert summary.rows_scored == n
+    assert pool.max_memory() < group_bytes / 4, (pool.max_memory(), group_bytes)

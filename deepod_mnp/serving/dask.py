@@ -1,10 +1,13 @@
 """Score a Dask DataFrame on a ``distributed`` cluster, the model shipped once per worker.
 
-The fitted detector travels to each worker once, in a worker plugin
-(:class:`ModelPlugin`, registered with ``Client.register_plugin``; workers
-that join later get it too), and every partition is scored by the copy on its
-worker with ``decision_function``: Dask does the distribution, partitioning
-and scheduling; nothing here is home-made. Example::
+The fitted detector is scattered to the workers once per call
+(``Client.scatter(model, broadcast=True)``: one copy per worker, held in the
+workers' memory under the future's key) and every partition is scored by the
+copy on its worker with ``decision_function``. When the scored collection is
+gone (computed and dropped), the future is released and the workers drop
+the copy: repeated calls leave nothing behind on a long-lived cluster. Dask
+does the distribution, partitioning and scheduling; nothing here is
+home-made. Example::
 
     from distributed import Client
     import dask.dataframe as dd
@@ -12,27 +15,20 @@ and scheduling; nothing here is home-made. Example::
 
     client = Client("scheduler:8786")                 # or Client(LocalCluster())
     ddf = dd.read_parquet("s3://bucket/transactions/")
-    scores = score_dask(model, ddf, client=client, label=True, keep=["id"])
+    scores = score_dask(model, ddf, client=client, label=True, keep=["id"], invalid="quarantine")
     scores.to_parquet("s3://bucket/scores/")
 
 Needs the ``dask`` extra: ``pip install 'deepod-mnp[dask]'``.
 """
 from __future__ import annotations
 
-import pickle
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from deepod_mnp.serving.stream import feature_columns, score_frame
-
-try:  # the plugin must be a WorkerPlugin for Client.register_plugin; the module still imports without Dask
-    from distributed import WorkerPlugin as _WorkerPlugin
-except ImportError:  # pragma: no cover - exercised only without the extra
-    _WorkerPlugin = object
+from deepod_mnp.serving.rows import check_policy, feature_columns, score_frame
 
 DASK_HINT = ("Dask scoring needs the 'dask' extra: pip install 'deepod-mnp[dask]' "
              "(dask[dataframe], distributed).")
@@ -47,56 +43,25 @@ def _distributed() -> Any:
     return distributed
 
 
-class ModelPlugin(_WorkerPlugin):
-    """A worker plugin holding one fitted detector per worker.
+def _score_partition(part: pd.DataFrame, model: Any, features: list[str], keep: list[str], label: bool,
+                     invalid: str, torch_threads: int | None) -> pd.DataFrame:
+    if torch_threads:
+        import torch
 
-    The detector is pickled once when the plugin is registered and unpickled
-    once per worker in :meth:`setup`; :attr:`n_loads` counts those loads.
-
-    Parameters
-    ----------
-    model : fitted detector
-        Anything picklable with ``decision_function``.
-    name : str
-        The plugin's name on the workers.
-    torch_threads : int, optional
-        Set torch's thread count in each worker process (default: leave it).
-    """
-
-    def __init__(self, model: Any, name: str, torch_threads: int | None = None) -> None:
-        self.payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        self.name = name
-        self.torch_threads = torch_threads
-        self.model = None
-        self.n_loads = 0
-
-    def setup(self, worker: Any) -> None:
-        if self.torch_threads:
-            import torch
-
-            torch.set_num_threads(self.torch_threads)
-        self.model = pickle.loads(self.payload)
-        self.n_loads += 1
-
-    def teardown(self, worker: Any) -> None:
-        self.model = None
-
-
-def _score_partition(part: pd.DataFrame, plugin_name: str, features: list[str], keep: list[str],
-                     label: bool) -> pd.DataFrame:
-    from distributed import get_worker
-
-    return score_frame(get_worker().plugins[plugin_name].model, part, features, keep, label, np.int8)
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+    return score_frame(model, part, features, keep, label, np.int8, invalid)
 
 
 def score_dask(model: Any, ddf: Any, *, client: Any = None, label: bool = False, keep: Sequence[str] = (),
-               torch_threads: int | None = None) -> Any:
+               torch_threads: int | None = None, invalid: str = "error") -> Any:
     """Lazily score every row of a Dask DataFrame on the client's cluster.
 
     Parameters
     ----------
     model : fitted detector
-        E.g. ``MNP.load_model(path)``; it is sent to each worker once.
+        E.g. ``MNP.load_model(path)``; it is sent to each worker once per call
+        and released with the returned collection.
     ddf : dask.dataframe.DataFrame
         Rows to score; the feature columns are matched by name to
         ``feature_names_in_`` (see :func:`deepod_mnp.serving.stream.feature_columns`).
@@ -108,21 +73,34 @@ def score_dask(model: Any, ddf: Any, *, client: Any = None, label: bool = False,
         Columns of ``ddf`` to carry to the result.
     torch_threads : int, optional
         torch threads in each worker process (e.g. 1 with one Dask thread per core).
+    invalid : {'error', 'skip', 'quarantine'}, default='error'
+        A bad row (missing, NaN, infinite, beyond float32's range, text that
+        is no number; :func:`~deepod_mnp.serving.stream.check_rows`): raise
+        ``ValueError`` naming its index, ``keep`` values and column when the
+        result is computed; drop it; or keep it with a null ``score`` and
+        ``label`` and the reason in an added ``reason`` column (null for the
+        scored rows): ``result[result.reason.isna()]`` are the scores,
+        ``result[result.reason.notna()]`` the rejected rows, and together
+        they are every input row.
 
     Returns
     -------
     dask.dataframe.DataFrame
-        ``keep`` columns, ``score`` (float64) and optionally ``label``, with
-        ``ddf``'s index and partitions; compute or write it to run.
+        ``keep`` columns, ``score`` (float64), optionally ``label`` (int8;
+        nullable Int8 with ``'quarantine'``) and ``reason``, with ``ddf``'s
+        index and partitions; compute or write it to run.
     """
     distributed = _distributed()
+    check_policy(invalid)
     client = client or distributed.get_client()
     keep = list(keep)
     features = feature_columns(model, list(ddf.columns), keep)
-    name = f"deepod-mnp-model-{uuid.uuid4().hex[:12]}"
-    client.register_plugin(ModelPlugin(model, name, torch_threads), name=name)
+    shipped = client.scatter(model, broadcast=True, hash=False)
     meta = pd.DataFrame({c: pd.Series(dtype=ddf[c].dtype) for c in keep})
     meta["score"] = pd.Series(dtype=np.float64)
     if label:
-        meta["label"] = pd.Series(dtype=np.int8)
-    return ddf.map_partitions(_score_partition, name, features, keep, label, meta=meta)
+        meta["label"] = pd.Series(dtype=pd.Int8Dtype() if invalid == "quarantine" else np.int8)
+    if invalid == "quarantine":
+        meta["reason"] = pd.Series(dtype=object)
+    return ddf.map_partitions(_score_partition, shipped, features, keep, label, invalid, torch_threads,
+                              meta=meta)

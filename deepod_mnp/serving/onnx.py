@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepod_mnp._validation import check_scoring_X
 from deepod_mnp.serving.fused import FusedMNP, affine_scaling
 
 INPUT_NAME = "X"
@@ -207,10 +208,16 @@ class OnnxScorer:
             self.feature_names_in_ = np.asarray(names, dtype=object)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Float64 scores of ``X`` (array-like of shape (n, D), cast to float32)."""
-        arr = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
-        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must have shape (n, {self.n_features_in_}), got {arr.shape}.")
+        """Float64 scores of ``X``, checked as the detector's ``decision_function`` checks it.
+
+        ``X`` (array-like of shape (n, D), cast to float32) must be dense and
+        finite within float32's range, with ``n_features_in_`` columns; a
+        DataFrame must have the columns of ``feature_names_in_`` in that
+        order (a DataFrame without names, or an array, for a model fitted
+        with names warns, as scikit-learn does). The errors are the
+        detector's (``ValueError``, ``TypeError`` for sparse input).
+        """
+        arr = check_scoring_X(self, X)
         out = np.empty(len(arr), dtype=np.float64)
         starts = range(0, len(arr), self.chunk_rows)
 

@@ -11,7 +11,7 @@ memory). :func:`fit_parquet` fits a detector on that sample. The effect of the
 sample size on AUC-PR is measured in BENCHMARKS.md ("Serving",
 ``scripts/sampled_fit.py``).
 
-Needs the ``parquet`` extra (pyarrow).
+Needs pyarrow (a dependency of deepod-mnp).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepod_mnp.serving.stream import PARQUET_HINT
+from deepod_mnp.serving.stream import PYARROW_HINT
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def sample_parquet(path: str | Path, *, label_column: str, n_unlabeled: int,
     try:
         import pyarrow.dataset as ds
     except ImportError as exc:
-        raise ImportError(PARQUET_HINT) from exc
+        raise ImportError(PYARROW_HINT) from exc
     if n_unlabeled < 1:
         raise ValueError(f"n_unlabeled must be >= 1, got {n_unlabeled}.")
     dataset = ds.dataset(str(path), format="parquet")
