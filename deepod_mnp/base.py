@@ -398,9 +398,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
     def _fit(self, X: np.ndarray, y: np.ndarray, device: torch.device) -> None:
         self.device_ = device
         rng = np.random.default_rng(self.random_state)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            # losses that draw from the global torch RNG (DevLoss) see this seed; restored after
-            torch.manual_seed(_draw_seed(rng))
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # restored after
             X_t = torch.from_numpy(X).to(device)
             data = TrainingData(X_t, y, X_t[torch.from_numpy(np.flatnonzero(y == 0)).to(device)], rng)
             self.net, self.loss_history_ = self._fit_net(data)
@@ -419,17 +417,29 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         self.n_features_in_ = X.shape[1]
 
     def _fit_net(self, data: TrainingData) -> tuple[torch.nn.Module, pd.DataFrame]:
-        """Prepare and train one network; returns it (in eval mode) and its loss history."""
+        """Prepare and train one network; returns it (in eval mode) and its loss history.
+
+        The global torch RNG (inside ``fit``'s ``fork_rng``) is seeded from the
+        fit's generator first: the initial weights and the losses that draw from
+        it (DevLoss) see that seed.
+        """
+        torch.manual_seed(_draw_seed(data.rng))
         loader, net, criterion = self.training_prepare(data.X, data.y, data=data)
         return net, self._training(loader, net, criterion)
 
-    def _training(self, loader: Any, net: torch.nn.Module, criterion: Any) -> pd.DataFrame:
-        """Adam over ``epochs`` passes of ``loader``; one row of ``epoch_update`` per epoch.
+    def _optimizer(self, net: torch.nn.Module) -> torch.optim.Optimizer:
+        """The optimizer of :meth:`_training`: Adam with ``lr`` and ``weight_decay``."""
+        return torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-        DeepOD's own loop hard-codes ``Adam(weight_decay=1e-5)``, prints and
-        allows one step too many, so it is not used.
+    def _training(self, loader: Any, net: torch.nn.Module, criterion: Any) -> pd.DataFrame:
+        """:meth:`_optimizer` over ``epochs`` passes of ``loader``; one row of ``epoch_update`` per epoch.
+
+        The steps are those of DeepOD's ``BaseDeepAD._training`` (``training_forward``,
+        backward, step), with a progress bar, logging instead of print and a
+        divergence check after each epoch; the loader yields exactly the steps
+        of an epoch (DeepOD's loop allows one more than ``epoch_steps``).
         """
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = self._optimizer(net)
         rows = []
         net.train()
         for epoch in tqdm(range(1, self.epochs + 1), desc=f"{type(self).__name__} epochs",

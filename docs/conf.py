@@ -114,5 +114,13 @@ def _skip_sklearn_routing(app, what, name, obj, skip, options):
     return True if name.startswith("set_") and name.endswith("_request") else None
 
 
+def _cite(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """DeepOD's ``:cite:`key``` (sphinxcontrib-bibtex there): deepod_tabular/ is written as DeepOD's code."""
+    from docutils import nodes
+
+    return [nodes.literal(rawtext, text)], []
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_sklearn_routing)
+    app.add_role("cite", _cite)

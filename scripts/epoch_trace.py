@@ -1,8 +1,8 @@
 """Trace each MNP member's development AUC-PR epoch by epoch (no test or validation labels).
 
 Uses the development split of ``select_defaults.py`` (70 % of the protocol's
-train split to fit, 30 % to evaluate). After every training epoch of every
-ensemble member it scores the development rows with that member alone and
+train split to fit, 30 % to evaluate). After every training epoch (the
+members train side by side) it scores the development rows with each member alone and
 records its AUC-PR, the median logit of the score head for development
 anomalies and normals, and the epoch's three mean losses.
 
@@ -24,40 +24,40 @@ from select_defaults import dev_split
 from deepod_mnp import MNP
 from deepod_mnp.benchmark.protocol import auc_pr, make_split
 from deepod_mnp.data import load_dataset
-from deepod_mnp.method.losses import MNPLoss
+from deepod_mnp.deepod_tabular.mnp import MNPLoss
 
 
 class TracedMNP(MNP):
-    """MNP that scores a fixed development set with the member in training after each epoch."""
+    """MNP that scores a fixed development set with each member after each epoch."""
 
     def trace(self, X_dev: np.ndarray, y_dev: np.ndarray) -> TracedMNP:
         self._X_dev = torch.from_numpy(np.asarray(X_dev, dtype=np.float32))
-        self._y_dev, self.trace_rows_, self._member = y_dev, [], -1
+        self._y_dev, self.trace_rows_ = y_dev, []
         return self
 
-    def training_prepare(self, X, y, **kwargs):
-        self._member += 1
-        loader, self._member_net, criterion = super().training_prepare(X, y, **kwargs)
-        return loader, self._member_net, criterion
+    def _prepare(self, X, y, rng, batches=None):
+        loader, self._ensemble, criterion = super()._prepare(X, y, rng, batches)
+        return loader, self._ensemble, criterion
 
     def epoch_update(self, criterion=None, epoch=0, epoch_loss=float("nan")) -> dict:
         row = super().epoch_update(criterion, epoch, epoch_loss)
-        logits = {}
-        net = self._member_net
-        head = net.scorer[-2]  # the last Linear, before the sigmoid
-        hook = head.register_forward_hook(lambda module, inputs, output: logits.setdefault("z", output))
-        net.eval()
-        with torch.no_grad():
-            score = net(self._X_dev.to(self.device_)).score.cpu().numpy()
-        net.train()
-        hook.remove()
-        z = logits["z"].squeeze(1).cpu().numpy()
-        y = self._y_dev
-        self.trace_rows_.append({
-            "member": self._member, "epoch": epoch, "dev_auc_pr": auc_pr(y, score),
-            "logit_median_anomalies": float(np.median(z[y == 1])),
-            "logit_median_normals": float(np.median(z[y == 0])),
-            **{f"loss_{name}": row[f"loss_{name}"] for name in MNPLoss.names}})
+        for member, net in enumerate(self._ensemble.members):
+            logits = {}
+            head = net.scorer[-2]  # the last Linear, before the sigmoid
+            hook = head.register_forward_hook(
+                lambda module, inputs, output, seen=logits: seen.setdefault("z", output))
+            net.eval()
+            with torch.no_grad():
+                score = net(self._X_dev.to(self.device_)).score.cpu().numpy()
+            net.train()
+            hook.remove()
+            z = logits["z"].squeeze(1).cpu().numpy()
+            y = self._y_dev
+            self.trace_rows_.append({
+                "member": member, "epoch": epoch, "dev_auc_pr": auc_pr(y, score),
+                "logit_median_anomalies": float(np.median(z[y == 1])),
+                "logit_median_normals": float(np.median(z[y == 0])),
+                **{f"loss_{name}": row[member, f"loss_{name}"] for name in MNPLoss.names}})
         return row
 
 

@@ -56,7 +56,6 @@ from deepod_mnp import MNP
 from deepod_mnp.benchmark.protocol import make_split, semi_labels
 from deepod_mnp.benchmark.runner import Job, environment, job_data, limited_threads, run_job
 from deepod_mnp.data import load_dataset
-from deepod_mnp.method.sampling import resolve_epoch_steps
 
 
 def synthetic(n: int, dim: int, *, anomaly_ratio: float = 0.02, labeled_ratio: float = 0.01,
@@ -79,7 +78,7 @@ def fit_comparison(specs: list[str], *, data_root: str | None, threads: int, dev
     for spec in specs:
         dataset = load_dataset(spec, data_root)
         data = job_data(make_split(dataset.X, dataset.y))
-        steps = resolve_epoch_steps(mnp.epoch_steps, int(np.sum(data["y_train_semi"] == 0)), mnp.batch_size)
+        steps = mnp._epoch_steps(int(np.sum(data["y_train_semi"] == 0)))  # 'auto' resolved
         variants = {"MNP": ("MNP", {}), "DevNet": ("DevNet", {}),
                     "DevNet (MNP epochs)": ("DevNet", {"epochs": mnp.epochs, "epoch_steps": steps})}
         for label, (model, params) in variants.items():

@@ -66,7 +66,7 @@ def criterion_of(model):
 
 
 def input_grads(model, net, x_u, x_a, criterion=None):
-    loss = model.training_forward((x_u, x_a), net, criterion or criterion_of(model))
+    loss = model.training_forward([(x_u, x_a)], net, criterion or criterion_of(model))
     return torch.autograd.grad(loss, (x_u, x_a))
 
 

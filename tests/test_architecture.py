@@ -18,9 +18,10 @@ PACKAGE = ROOT / "deepod_mnp"
 #: part -> the parts it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "util": set(),                      # _params, _validation, persistence, preprocessing
-    "method": set(),                    # the paper: torch, NumPy, SciPy, scikit-learn only
+    "deepod_tabular": set(),            # DeepOD's MNP: DeepOD, torch, NumPy, SciPy, scikit-learn only
+    "method": set(),                    # torch, NumPy, SciPy, scikit-learn only
     "base": {"util", "method"},         # method/ for the input scaling (method/scaling.py) only
-    "models": {"base", "method", "util"},
+    "models": {"base", "deepod_tabular", "method", "util"},
     "registry": set(),                  # names classes by module path; imports them lazily by string
     "plugin": {"models"},
     "package": {"models", "registry", "plugin"},
@@ -32,6 +33,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 #: third-party top-level modules the method may import (besides the standard library)
 METHOD_LIBRARIES = {"torch", "numpy", "scipy", "sklearn"}
+#: ... and the modules written in DeepOD's idiom (DeepOD's own requirements that a tabular model uses)
+DEEPOD_TABULAR_LIBRARIES = METHOD_LIBRARIES | {"deepod"}
 
 
 def part_of(module: str) -> str:
@@ -40,9 +43,9 @@ def part_of(module: str) -> str:
     if not parts or parts == ["__init__"]:
         return "package"
     head = parts[0]
-    return {"method": "method", "models": "models", "base": "base", "_params": "util",
-            "_validation": "util", "persistence": "util", "preprocessing": "util", "saved": "saved",
-            "registry": "registry",
+    return {"deepod_tabular": "deepod_tabular", "method": "method", "models": "models", "base": "base",
+            "_params": "util", "_validation": "util", "persistence": "util", "preprocessing": "util",
+            "saved": "saved", "registry": "registry",
             "deepod_plugin": "plugin", "data": "data", "datasets": "data", "benchmark": "benchmark",
             "serving": "serving", "cli": "cli", "__main__": "cli", "upstream": "upstream"}.get(head, head)
 
@@ -90,7 +93,7 @@ OURS = [(src, dst, line) for src, dst, line in ARROWS if dst.split(".")[0] == "d
 def test_the_import_reader_sees_the_known_arrows():
     pairs = {(src, dst) for src, dst, _ in OURS}
     assert ("deepod_mnp.models.mnp", "deepod_mnp.base") in pairs
-    assert ("deepod_mnp.models.mnp", "deepod_mnp.method.losses") in pairs
+    assert ("deepod_mnp.models.mnp", "deepod_mnp.deepod_tabular.mnp") in pairs
     assert ("deepod_mnp.base", "deepod_mnp.persistence") in pairs  # `from deepod_mnp import persistence`
     assert ("deepod_mnp.deepod_plugin", "deepod_mnp.models.mnp") in pairs  # inside a function
     assert len(SOURCES) > 20
@@ -105,16 +108,23 @@ def test_only_allowed_arrows(src):
     assert not bad, f"{src} ({part}) may import only {sorted(ALLOWED[part])}, but imports {bad}"
 
 
-def test_method_imports_only_method_and_numeric_libraries():
+@pytest.mark.parametrize("part, libraries", [("method", METHOD_LIBRARIES),
+                                             ("deepod_tabular", DEEPOD_TABULAR_LIBRARIES)])
+def test_method_imports_only_itself_and_numeric_libraries(part, libraries):
+    """``method/`` and the DeepOD-idiom modules import nothing of ours but themselves, and only the
+    numeric libraries (DeepOD too, for the latter): what DeepOD receives needs nothing else."""
     stdlib = set(sys.stdlib_module_names)
+    checked = 0
     for src, dst, line in ARROWS:
-        if part_of(src) != "method" or not src.startswith("deepod_mnp."):
+        if part_of(src) != part or not src.startswith("deepod_mnp."):
             continue
+        checked += 1
         top = dst.split(".")[0]
         if top == "deepod_mnp":
-            assert part_of(dst) == "method", f"{src}:{line} imports {dst}"
+            assert part_of(dst) == part, f"{src}:{line} imports {dst}"
         else:
-            assert top in stdlib | METHOD_LIBRARIES | {"__future__"}, f"{src}:{line} imports {dst}"
+            assert top in stdlib | libraries | {"__future__"}, f"{src}:{line} imports {dst}"
+    assert checked > 3
 
 
 def test_nothing_imports_the_cli():
@@ -139,7 +149,8 @@ def test_importing_the_package_loads_no_tooling():
         if mod not in seen:
             seen.add(mod)
             stack += graph.get(mod, ())
-    assert {part_of(m) for m in seen} <= {"package", "models", "base", "method", "util", "registry", "plugin"}
+    assert {part_of(m) for m in seen} <= {"package", "models", "base", "deepod_tabular", "method", "util",
+                                          "registry", "plugin"}
 
 
 def test_detectors_do_not_import_each_other():
@@ -150,7 +161,7 @@ def test_detectors_do_not_import_each_other():
 
 
 def test_each_equation_is_in_one_place_in_the_method():
-    """Every ``# Eq. N`` comment stands once, in ``method/``; no detector writes an equation again."""
+    """Every ``# Eq. N`` comment stands once, in DeepOD's MNP module; nothing writes an equation again."""
     import re
 
     seen: dict[str, list[str]] = {}
@@ -160,4 +171,4 @@ def test_each_equation_is_in_one_place_in_the_method():
                 seen.setdefault(eq, []).append(f"{module_name(path)}:{n}")
     assert sorted(seen, key=int) == [str(i) for i in range(1, 14)]
     for eq, places in seen.items():
-        assert len(places) == 1 and places[0].startswith("deepod_mnp.method."), (eq, places)
+        assert len(places) == 1 and places[0].startswith("deepod_mnp.deepod_tabular.mnp:"), (eq, places)

@@ -23,9 +23,8 @@ from sklearn.metrics import roc_auc_score
 from deepod_mnp import MNP, DeepSADAnoOnly, DevNetAnoOnly
 from deepod_mnp.benchmark.protocol import make_split
 from deepod_mnp.datasets import load_pendigits
-from deepod_mnp.method.networks import hidden_width
-from deepod_mnp.method.prototypes import _batches
-from deepod_mnp.method.sampling import MixedBatchLoader, full_pass_batches, resolve_epoch_steps
+from deepod_mnp.deepod_tabular.mnp import MixedBatchLoader, pretrain
+from deepod_mnp.method.sampling import full_pass_batches, resolve_epoch_steps
 
 DETECTORS = (MNP, DevNetAnoOnly, DeepSADAnoOnly)
 IDS = [c.__name__ for c in DETECTORS]
@@ -104,13 +103,13 @@ def test_mnp_hidden_dims_act_bias_set_the_autoencoder(from_config, pendigits):
 
 
 def test_prt_steps_logs_every_n_epochs(from_config):
-    """verbose=1, prt_steps=1: every epoch of every member at INFO, as DeepOD prints them."""
+    """verbose=1, prt_steps=1: every epoch at INFO (MNP's members in one line), as DeepOD prints them."""
     _, records = from_config
     epochs = {}
     for r in records:
         name, _, epoch = r.getMessage().partition(": ")[0].partition(" epoch ")
         epochs.setdefault(name, []).append(int(epoch))
-    assert epochs == {"MNP": [1, 2] * 3, "DevNetAnoOnly": [1, 2], "DeepSADAnoOnly": [1, 2]}
+    assert epochs == {"MNP": [1, 2], "DevNetAnoOnly": [1, 2], "DeepSADAnoOnly": [1, 2]}
 
 
 def test_prt_steps_and_verbose_zero(weak_data, caplog):
@@ -133,8 +132,8 @@ def test_a_shared_parameter_that_cannot_apply_is_a_clear_error(weak_data):
 
 
 def test_mnp_default_is_the_papers_architecture():
-    net = MNP(**TINY_MNP)._build_net(16, n_prototypes=2)
-    assert [b[0].out_features for b in net.ae.encoder] == [hidden_width(16, 8), 8] == [12, 8]
+    net = MNP(**TINY_MNP)._build_member(16)
+    assert [b[0].out_features for b in net.ae.encoder] == [16 - (16 - 8) // 2, 8] == [12, 8]
     assert all(isinstance(m[1], torch.nn.LeakyReLU) for m in [*net.ae.encoder, *net.ae.decoder])
     assert all(m.bias is not None for m in net.modules() if isinstance(m, torch.nn.Linear))
 
@@ -155,13 +154,12 @@ def test_mnp_act_and_deeper_hidden_dims(weak_data, tmp_path):
 # ------------------------------------------------------------------- full pass
 def test_full_pass_batches_hold_every_row_once():
     rng = np.random.default_rng(0)
-    rows = np.arange(100, 203)  # 103 rows in batches of 25: 5 batches, the last topped up by 22
-    batches = full_pass_batches(rows, 25, rng)
+    batches = full_pass_batches(103, 25, 5, rng)  # 103 rows in batches of 25: 5 batches, the last topped up
     assert [len(b) for b in batches] == [25] * 5
     assert all(len(set(b)) == len(b) for b in batches)
-    assert np.array_equal(np.sort(np.concatenate(batches)[:103]), rows)  # before the top-up: a permutation
-    assert set(np.concatenate(batches)) == set(rows)
-    assert [len(b) for b in full_pass_batches(rows[:10], 25, rng)] == [10]  # fewer rows than a batch
+    assert np.array_equal(np.sort(np.concatenate(batches)[:103]), np.arange(103))  # a permutation first
+    assert set(np.concatenate(batches)) == set(range(103))
+    assert [len(b) for b in full_pass_batches(10, 25, 1, rng)] == [10]  # fewer rows than a batch
 
 
 def test_mixed_loader_full_pass_per_epoch():
@@ -170,24 +168,31 @@ def test_mixed_loader_full_pass_per_epoch():
     X = torch.arange(70, dtype=torch.float32)[:, None]
     steps = resolve_epoch_steps(-1, 68, 16)
     assert steps == 5
-    loader = MixedBatchLoader(X, y, batch_size=16, anomaly_batch_size=4, steps_per_epoch=steps,
-                              rng=np.random.default_rng(0), full_pass=True)
+    loader = MixedBatchLoader(X, y, 16, 4, steps, [np.random.default_rng(0)], full_pass_batches)
     for _ in range(2):  # each epoch is a new full pass
-        batches = list(loader)
+        batches = [pair for (pair,) in loader]
         assert len(batches) == 5 and all(len(u) == 16 and len(a) == 4 for u, a in batches)
         seen = torch.cat([u for u, _ in batches]).long().ravel().tolist()
         assert set(seen) == set(np.flatnonzero(y == 0).tolist())
         assert set(torch.cat([a for _, a in batches]).long().ravel().tolist()) <= {3, 50}
     with pytest.raises(ValueError, match="takes 5 steps, not 4"):
-        MixedBatchLoader(X, y, batch_size=16, anomaly_batch_size=4, steps_per_epoch=4,
-                         rng=np.random.default_rng(0), full_pass=True)
+        list(MixedBatchLoader(X, y, 16, 4, 4, [np.random.default_rng(0)], full_pass_batches))
 
 
 def test_pretraining_full_pass_visits_every_row_each_epoch():
-    batches = list(_batches(50, 16, epochs=3, steps=4, rng=np.random.default_rng(0), full_pass=True))
-    assert len(batches) == 12
-    for e in range(3):
-        assert set(np.concatenate(batches[4 * e: 4 * e + 4])) == set(range(50))
+    """Each epoch of each pretraining stage is one full pass with ``epoch_steps=-1``."""
+    seen = []
+
+    def spy(n_rows, size, steps, rng):
+        batches = full_pass_batches(n_rows, size, steps, rng)
+        seen.append(np.concatenate(batches))
+        return batches
+
+    ae = MNP(**TINY_MNP)._build_member(5).ae  # one hidden layer: two denoising stages and the fine-tuning
+    pretrain(ae, torch.rand(50, 5), epochs=3, steps=4, batch_size=16, lr=1e-3, weight_decay=0.0, noise=0.05,
+             rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0), batches=spy)
+    assert len(seen) == 3 * 3
+    assert all(set(rows) == set(range(50)) for rows in seen)
 
 
 # -------------------------------------------------------------- PyOD's detector API

@@ -1,4 +1,5 @@
-"""Prototype initialisation (k-means on unit codes, silhouette choice of k) and AE pretraining."""
+"""Prototype initialisation (k-means on unit codes, silhouette choice of k) and AE pretraining,
+as DeepOD's MNP module writes them."""
 from __future__ import annotations
 
 import copy
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-import deepod_mnp.method.prototypes as P
-from deepod_mnp.method.networks import AutoEncoder, hidden_width
+import deepod_mnp.deepod_tabular.mnp as P
+from deepod_mnp.deepod_tabular.mnp import AutoEncoder
 
 
 def angular_clusters(k: int, n: int, dim: int = 8, spread: float = 0.05, seed: int = 0):
@@ -28,8 +29,8 @@ def angular_clusters(k: int, n: int, dim: int = 8, spread: float = 0.05, seed: i
 @pytest.mark.parametrize("k", [3, 4])
 def test_auto_finds_the_number_of_angular_clusters(k):
     Z, _, axes = angular_clusters(k, 600, seed=k)
-    centers, k_found, silhouettes = P.choose_prototypes(Z, "auto", random_state=0)
-    assert k_found == k
+    centers, silhouettes = P.init_prototypes(Z, "auto", random_state=0)
+    assert len(centers) == k
     assert centers.shape == (k, 8)
     assert max(silhouettes, key=silhouettes.get) == k
     assert set(silhouettes) == set(range(2, 11))
@@ -40,8 +41,7 @@ def test_auto_finds_the_number_of_angular_clusters(k):
 
 def test_fixed_k_and_unit_norm_centers():
     Z, _, _ = angular_clusters(4, 300)
-    centers, k, silhouettes = P.choose_prototypes(Z, 5, random_state=0)
-    assert k == 5
+    centers, silhouettes = P.init_prototypes(Z, 5, random_state=0)
     assert centers.shape == (5, 8)
     assert centers.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(centers, axis=1), 1.0, atol=1e-6)
@@ -50,10 +50,10 @@ def test_fixed_k_and_unit_norm_centers():
 
 def test_auto_centers_unit_norm_and_seeded():
     Z, _, _ = angular_clusters(3, 300)
-    c1, k1, s1 = P.choose_prototypes(Z, "auto", random_state=3)
-    c2, k2, s2 = P.choose_prototypes(Z, "auto", random_state=3)
+    c1, s1 = P.init_prototypes(Z, "auto", random_state=3)
+    c2, s2 = P.init_prototypes(Z, "auto", random_state=3)
     np.testing.assert_allclose(np.linalg.norm(c1, axis=1), 1.0, atol=1e-6)
-    assert k1 == k2 and s1 == s2
+    assert s1 == s2
     np.testing.assert_array_equal(c1, c2)
 
 
@@ -62,8 +62,8 @@ def test_norms_do_not_matter():
     # k-means would split by norm, angular k-means must split by direction
     Z, labels, axes = angular_clusters(2, 400, spread=0.02, seed=7)
     Z = Z * np.where(np.arange(len(Z))[:, None] % 2 == 0, 1.0, 50.0)
-    centers, k, _ = P.choose_prototypes(Z, 2, random_state=0)
-    assert k == 2
+    centers, _ = P.init_prototypes(Z, 2, random_state=0)
+    assert len(centers) == 2
     np.testing.assert_allclose(np.sort((centers @ axes.T).max(0)), [1.0, 1.0], atol=0.01)
 
 
@@ -76,13 +76,12 @@ def test_silhouette_runs_on_a_bounded_subsample(monkeypatch):
         return real(X, labels, *args, **kwargs)
 
     monkeypatch.setattr(P, "silhouette_score", spy)
-    Z, _, _ = angular_clusters(3, 50_000, seed=1)
-    _, k, _ = P.choose_prototypes(Z, "auto", k_range=(2, 4), silhouette_samples=500, random_state=0)
-    assert k == 3
+    Z, _, _ = angular_clusters(3, 5_000, seed=1)
+    centers, _ = P.init_prototypes(Z, "auto", k_range=(2, 4), silhouette_samples=500, random_state=0)
+    assert len(centers) == 3
     assert len(calls) == 3  # k = 2, 3, 4
     for n_rows, sample_size in calls:
-        assert n_rows <= 5000  # k-means subsample (max_samples)
-        assert sample_size is not None and sample_size <= 500
+        assert n_rows == 5000 and sample_size == 500
 
 
 def test_silhouette_sample_size_defaults_are_bounded(monkeypatch):
@@ -90,15 +89,30 @@ def test_silhouette_sample_size_defaults_are_bounded(monkeypatch):
     real = P.silhouette_score
     monkeypatch.setattr(P, "silhouette_score",
                         lambda X, lab, **kw: sizes.append(kw.get("sample_size")) or real(X, lab, **kw))
-    Z, _, _ = angular_clusters(2, 50_000, seed=2)
-    P.choose_prototypes(Z, "auto", k_range=(2, 3), max_samples=3000, random_state=0)
-    assert sizes and all(s is not None and s <= 2000 for s in sizes)
+    Z, _, _ = angular_clusters(2, 3000, seed=2)
+    P.init_prototypes(Z, "auto", k_range=(2, 3), random_state=0)
+    assert sizes == [2000, 2000]
+
+
+def test_mnp_clusters_at_most_5000_codes(monkeypatch):
+    """k-means sees a random subsample of at most KMEANS_MAX_SAMPLES unlabeled rows' codes, whatever N."""
+    from deepod_mnp import MNP
+
+    seen = []
+    real = P.init_prototypes
+    monkeypatch.setattr(P, "init_prototypes",
+                        lambda codes, *a, **kw: seen.append(len(codes)) or real(codes, *a, **kw))
+    X = np.random.default_rng(0).random((6000, 4))
+    y = np.zeros(6000, dtype=int)
+    y[:3] = 1
+    MNP(epochs=1, epoch_steps=1, pretrain_epochs=0, n_prototypes=2, n_ensemble=2, device="cpu").fit(X, y)
+    assert seen == [P.KMEANS_MAX_SAMPLES] * 2 == [5000] * 2
 
 
 def test_auto_on_too_few_rows_still_returns_centers():
     Z = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
-    centers, k, _ = P.choose_prototypes(Z, "auto", random_state=0)
-    assert k == 2 and centers.shape == (2, 2)
+    centers, _ = P.init_prototypes(Z, "auto", random_state=0)
+    assert centers.shape == (2, 2)
 
 
 # ----------------------------------------------------------------- pretraining
@@ -118,13 +132,12 @@ def _mse(ae: AutoEncoder, X: torch.Tensor) -> float:
 def _new_ae(d: int = 10, rep_dim: int = 4, seed: int = 0) -> AutoEncoder:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return AutoEncoder(d, [hidden_width(d, rep_dim), rep_dim])
+        return AutoEncoder(d, [d - (d - rep_dim) // 2, rep_dim])  # the paper's widths
 
 
 def _pretrain(ae, X, epochs=2, seed=0):
-    P.pretrain_autoencoder(ae, X, epochs=epochs, steps=25, batch_size=64, lr=5e-3, weight_decay=0.0,
-                           noise=0.05, rng=np.random.default_rng(seed),
-                           generator=torch.Generator().manual_seed(seed))
+    P.pretrain(ae, X, epochs=epochs, steps=25, batch_size=64, lr=5e-3, weight_decay=0.0, noise=0.05,
+               rng=np.random.default_rng(seed), generator=torch.Generator().manual_seed(seed))
 
 
 def test_pretrain_lowers_reconstruction_error():

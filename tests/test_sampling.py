@@ -1,11 +1,11 @@
-"""MixedBatchLoader: b_u unlabeled rows + b_a labeled anomalies, a fixed number of steps."""
+"""MixedBatchLoader: b_u unlabeled rows + b_a labeled anomalies, a fixed number of steps, per member."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from deepod_mnp.method.sampling import MixedBatchLoader, auto_epoch_steps
+from deepod_mnp.deepod_tabular.mnp import MixedBatchLoader, auto_epoch_steps
 
 
 def _data(n: int, anomaly_rows=(7,)) -> tuple[torch.Tensor, np.ndarray]:
@@ -16,9 +16,22 @@ def _data(n: int, anomaly_rows=(7,)) -> tuple[torch.Tensor, np.ndarray]:
     return X, y
 
 
-def _loader(X, y, *, b_u=16, b_a=4, steps=5, seed=0) -> MixedBatchLoader:
-    return MixedBatchLoader(X, y, batch_size=b_u, anomaly_batch_size=b_a, steps_per_epoch=steps,
-                            rng=np.random.default_rng(seed))
+class _OneMember:
+    """The loader of a single member: each step's list of one (x_u, x_a) pair, as the pair."""
+
+    def __init__(self, loader: MixedBatchLoader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for (pair,) in self.loader:
+            yield pair
+
+
+def _loader(X, y, *, b_u=16, b_a=4, steps=5, seed=0) -> _OneMember:
+    return _OneMember(MixedBatchLoader(X, y, b_u, b_a, steps, [np.random.default_rng(seed)]))
 
 
 def _rows(batch: torch.Tensor) -> np.ndarray:
@@ -96,21 +109,28 @@ def test_loader_does_not_touch_global_rng():
     assert torch.equal(torch.get_rng_state(), torch_state)
 
 
-def test_mnp_resolves_auto_epoch_steps_from_its_unlabeled_rows(monkeypatch):
+def test_each_member_draws_from_its_own_generator():
+    """Member m's batches are those of a loader of its generator alone, epoch after epoch: joint
+    training gives each member what it would get trained alone."""
+    X, y = _data(300, anomaly_rows=(1, 2, 3))
+    seeds = (10, 11, 12)
+    joint = MixedBatchLoader(X, y, 16, 4, 5, [np.random.default_rng(s) for s in seeds])
+    alone = [_loader(X, y, steps=5, seed=s) for s in seeds]
+    for _ in range(2):  # two epochs
+        batches = list(joint)
+        assert len(batches) == 5 and all(len(b) == 3 for b in batches)
+        for m, loader in enumerate(alone):
+            for (u, a), (u_alone, a_alone) in zip([b[m] for b in batches], loader):
+                assert torch.equal(u, u_alone) and torch.equal(a, a_alone)
+    assert not torch.equal(batches[0][0][0], batches[0][1][0])  # the members' batches differ
+
+
+def test_mnp_resolves_auto_epoch_steps_from_its_unlabeled_rows():
     from conftest import TINY_MNP, make_weak_data
 
-    import deepod_mnp.models.mnp as detector_module
     from deepod_mnp import MNP
 
     data = make_weak_data(n_per_mode=300)  # 900 normals + 8 unlabeled anomalies, batches of 64 -> 15 steps
-    seen = []
-    real_loader = detector_module.MixedBatchLoader
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["steps_per_epoch"])
-        return real_loader(*args, **kwargs)
-
-    monkeypatch.setattr(detector_module, "MixedBatchLoader", spy)
     model = MNP(**{**TINY_MNP, "epoch_steps": "auto", "n_ensemble": 2}).fit(data.X, data.y)
     assert model.epoch_steps == "auto" and model.epoch_steps_ == 15
-    assert seen == [15, 15]  # every member trains with the resolved number of batches
+    assert (model.loss_history_.index.get_level_values("epoch").max() + 1) == TINY_MNP["epochs"]

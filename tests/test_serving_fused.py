@@ -53,6 +53,19 @@ def test_decision_function_uses_the_fused_path(serving_mnp, monkeypatch):
     assert real(serving_mnp) is real(serving_mnp)  # built once, then cached
 
 
+def test_a_few_rows_score_as_in_a_batch(serving_mnp):
+    """1, 2 or 3 rows scored alone get the very scores they get in a batch of many (scikit-learn's
+    subset invariance; predict_proba's min-max scaling magnifies the last bit of a score)."""
+    X = random_rows(50, serving_mnp.n_features_in_)
+    batch = serving_mnp.decision_function(X)
+    for n in (1, 2, 3, 4):
+        few = np.concatenate([serving_mnp.decision_function(X[i:i + n]) for i in range(0, 12, n)])
+        np.testing.assert_array_equal(few, batch[:12])
+    proba = serving_mnp.predict_proba(X)
+    np.testing.assert_array_equal(np.concatenate([serving_mnp.predict_proba(X[i:i + 1]) for i in range(12)]),
+                                  proba[:12])
+
+
 def test_fused_components_equal_score_components(serving_mnp):
     X = random_rows(2000, serving_mnp.n_features_in_)
     with torch.inference_mode():

@@ -1,5 +1,5 @@
 """``python -m tools.upstream``: MNP's pull request against DeepOD ``main`` applies, works without
-deepod_mnp and scores exactly like it.
+deepod_mnp and trains exactly as deepod_mnp.MNP does.
 
 DeepOD ``main`` comes from the ``git archive`` tarball in ``../shared/deepod-main``;
 without it (a fresh clone) the tests that need it skip.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
+import inspect
 import io
 import json
 import shutil
@@ -23,21 +23,20 @@ import torch
 from conftest import TINY_MNP, make_weak_data
 
 from deepod_mnp import MNP
-from tools.upstream import checks, package, patches, pinfix
+from deepod_mnp.deepod_tabular.mnp import MNP as DeepODMNP
+from tools.upstream import checks, patches, pinfix
 from tools.upstream.__main__ import main as upstream_main
-from tools.upstream.build import build_upstream
+from tools.upstream.build import benchmark_table, build_upstream, module_path
 from tools.upstream.manifest import (
-    DROPS,
-    EDITS,
-    MODEL_MODULE,
+    EVIDENCE_TESTS,
+    MAX_MODULE_LINES,
     MODELS_INIT,
-    MODULES,
     PATCH_NAME,
     PIN_FIX_DIR,
     PIN_FIX_PATCH,
     README,
     TABULAR_INIT,
-    TARGET_DIR,
+    TARGET_PATH,
     TEST_PATH,
     UpstreamError,
 )
@@ -81,10 +80,11 @@ def pr(tmp_path_factory):
 @needs_git
 def test_the_patch_reproduces_the_written_files(pr):
     result, out, applied, pristine = pr
-    package_files = {f"{TARGET_DIR}/__init__.py", *(f"{TARGET_DIR}/{f}" for f in MODULES.values())}
-    assert set(result["new_files"]) == package_files | {TEST_PATH}
-    assert {TABULAR_INIT, MODELS_INIT, README, "docs/api_reference.tabular.rst",
-            "docs/zreferences.bib"} <= set(result["lines"])
+    assert set(result["new_files"]) == {TARGET_PATH, TEST_PATH}
+    # besides the module and its test, only DeepOD's model registry, README and docs
+    assert set(result["lines"]) == {TARGET_PATH, TEST_PATH, TABULAR_INIT, MODELS_INIT, README,
+                                    "docs/api_reference.tabular.rst", "docs/zreferences.bib"}
+    assert set(result["changes"]) == set(result["lines"])
     for rel in result["lines"]:
         assert (applied / rel).read_bytes() == (out / rel).read_bytes(), rel
     for rel in result["new_files"]:  # lines added per file, as reported
@@ -95,7 +95,9 @@ def test_the_patch_reproduces_the_written_files(pr):
     for rel in ("PULL_REQUEST.md", f"{PIN_FIX_DIR}/EVIDENCE.md"):
         assert (out / rel).is_file()
     text = (out / "PULL_REQUEST.md").read_text()
-    assert f"{result['patch_lines']} lines" in text and "scikit-learn >= 0.22" in text
+    assert f"{result['patch_lines']} lines" in text
+    assert f"`{TARGET_PATH}` ({result['lines'][TARGET_PATH]} lines)" in text
+    assert "arXiv:2408.14498" in text and "| MNP | DevNet |" in text
 
 
 @needs_main
@@ -138,46 +140,31 @@ def test_patches_keep_crlf_endings():
 
 @needs_main
 @needs_git
-def test_subpackage_files_are_our_modules(pr):
-    """Each file is one of ours: only its imports of deepod_mnp and the listed edits differ."""
-    result, out, _, _ = pr
-    files = {p: (out / p).read_text() for p in result["new_files"] if p.startswith(TARGET_DIR)}
-    assert checks.check_package(files) == result["module_imports"]
-    assert not {"ray", "einops"} & set(result["module_imports"])
-    for module, filename in MODULES.items():
-        source = package.module_path(module).read_text()
-        allowed = set()  # line numbers of ours that the manifest's edits and drops may change
-        for edit in (e for e in EDITS if e.module == module):
-            first = source[:source.index(edit.old)].count("\n")
-            allowed |= set(range(first, first + edit.old.count("\n") + 1))
-        tree = ast.parse(source)
-        for node in ast.walk(tree):  # imports: made relative, or pruned when an edit leaves them unused
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                allowed |= set(range(node.lineno - 1, node.end_lineno))
-        for drop in (d for d in DROPS if d.module == module):
-            cls, name = drop.qualname.split(".")
-            node = next(f for c in tree.body if getattr(c, "name", None) == cls for f in c.body
-                        if getattr(f, "name", None) == name)
-            allowed |= set(range(node.lineno - 1, node.end_lineno + 1))
-        ours = source.rstrip("\n").splitlines()  # the copy ends without blank lines
-        theirs = files[f"{TARGET_DIR}/{filename}"].splitlines()
-        matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
-        for tag, i1, i2, _, _ in matcher.get_opcodes():
-            for i in range(i1, i2) if tag != "equal" else ():
-                line = ours[i]
-                assert "deepod_mnp" in line or ".md" in line or i in allowed, (module, line)
-        assert not any("deepod_mnp" in line for line in theirs)
-    everything = "\n".join(files.values())
-    for absent in ("set_num_threads", "ThreadPoolExecutor", "ensure_all_finite"):
-        assert absent not in everything
-    assert "class MNP(" in files[f"{TARGET_DIR}/{MODULES[MODEL_MODULE]}"]
-    assert result["lines"][f"{TARGET_DIR}/__init__.py"] < 20
+def test_the_module_is_ours_verbatim(pr):
+    """DeepOD receives deepod_mnp/deepod_tabular/mnp.py byte for byte: one file in DeepOD's size range."""
+    result, out, applied, _ = pr
+    text = (out / TARGET_PATH).read_text()
+    ours = module_path().read_bytes()
+    assert (out / TARGET_PATH).read_bytes() == ours == (applied / TARGET_PATH).read_bytes()
+    assert result["lines"][TARGET_PATH] == text.count("\n") <= MAX_MODULE_LINES
+    assert checks.check_module(TARGET_PATH, text) == result["module_imports"]
+    assert set(result["module_imports"]) == {"collections", "deepod", "numpy", "sklearn", "torch"}
+    assert "class MNP(BaseDeepAD)" in text and "deepod_mnp" not in text
+    for absent in ("set_num_threads", "ThreadPoolExecutor", "ensure_all_finite", "def fit(", "def _training(",
+                   "def decision_function(", "def save_model("):  # DeepOD's own fit, loop and scoring run
+        assert absent not in text
+
+
+#: deepod_mnp.MNP's parameters that DeepOD's MNP takes under another name
+RENAMED = {"n_ensemble": "n_members"}
 
 
 @needs_main
 @needs_git
-def test_same_scores_without_deepod_mnp(pr, tmp_path):
-    """The DeepOD tree alone (deepod_mnp and ray blocked) gives exactly our scores."""
+def test_deepod_main_trains_exactly_as_deepod_mnp(pr, tmp_path):
+    """DeepOD's MNP run through DeepOD main's own fit and loop (deepod_mnp and ray blocked) trains the
+    very weights deepod_mnp.MNP trains, with the same losses; the scores agree to float rounding (ours are
+    fused, DeepOD's member by member in DataLoader batches)."""
     _, _, applied, _ = pr
     data = make_weak_data(n_per_mode=40, n_anomalies=8, n_labeled=3, seed=5)
     X_test = make_weak_data(n_per_mode=10, n_anomalies=4, n_labeled=1, seed=6).X
@@ -196,37 +183,53 @@ def test_same_scores_without_deepod_mnp(pr, tmp_path):
             except ImportError:
                 blocked.append(name)
         d = np.load(sys.argv[1])
-        model = MNP(**json.loads(sys.argv[2])).fit(d["X"], d["y"])
+        model = MNP(**json.loads(sys.argv[2]))
+        other = MNP(**json.loads(sys.argv[2]))  # built before the first fit: BaseDeepAD reseeds globally
+        model.fit(d["X"], d["y"])
+        torch.save(model.net.state_dict(), sys.argv[3])
         print(json.dumps({"deepod": deepod.__file__, "module": MNP.__module__, "blocked": blocked,
                           "same_export": deepod.models.MNP is MNP, "base": issubclass(MNP, BaseDeepAD),
-                          "exports": sorted(n for n in dir(deepod.models.tabular.mnp) if not n.startswith("_")
-                                            and not isinstance(getattr(deepod.models.tabular.mnp, n),
-                                                               type(deepod))),
+                          "n_ensemble": model.n_ensemble, "steps": len(model.train_loader),
+                          "history": np.array(model.criterion.history).tolist(),
                           "train": model.decision_scores_.tolist(),
-                          "test": model.decision_function(d["X_test"]).tolist()}))
+                          "test": model.decision_function(d["X_test"]).tolist(),
+                          "other": other.fit(d["X"], d["y"]).decision_function(d["X_test"]).tolist()}))
     """)
-    params = dict(TINY_MNP, n_ensemble=2, inference_batch_size=16)  # several chunks to score
-    proc = run_isolated(applied, code, str(tmp_path / "data.npz"), json.dumps(params), block_ray=True,
-                        timeout=120)
+    ours = MNP(**TINY_MNP, n_ensemble=2, scaler=None).fit(data.X, data.y)
+    theirs = {RENAMED.get(k, k): v for k, v in ours.get_params().items()
+              if k in inspect.signature(DeepODMNP).parameters or k in RENAMED}
+    theirs["verbose"] = 0
+    proc = run_isolated(applied, code, str(tmp_path / "data.npz"), json.dumps(theirs),
+                        str(tmp_path / "sd.pt"), block_ray=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["blocked"] == ["deepod_mnp", "ray"] and got["same_export"] and got["base"]
-    assert got["module"] == "deepod.models.tabular.mnp.model" and got["exports"] == ["MNP"]
+    assert got["module"] == "deepod.models.tabular.mnp" and got["n_ensemble"] == 1
     assert Path(got["deepod"]).resolve().is_relative_to(applied.resolve())
-    ours = MNP(**params).fit(data.X, data.y)
-    np.testing.assert_array_equal(got["train"], ours.decision_scores_)
-    np.testing.assert_array_equal(got["test"], ours.decision_function(X_test))
+    assert got["steps"] == ours.epoch_steps_ == TINY_MNP["epoch_steps"]
+    state = torch.load(tmp_path / "sd.pt")
+    assert list(state) == list(ours.net.state_dict())
+    for name, value in ours.net.state_dict().items():
+        assert torch.equal(state[name], value), name  # bit for bit
+    history = np.array(got["history"])  # (epochs, members, losses)
+    losses = ours.loss_history_[[f"loss_{n}" for n in ("recon", "prototype", "score")]]
+    for member in range(2):
+        np.testing.assert_array_equal(history[:, member], losses.loc[member].to_numpy())
+    np.testing.assert_allclose(got["train"], ours.decision_scores_, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got["test"], ours.decision_function(X_test), rtol=0, atol=1e-6)
+    assert got["other"] == got["test"]
 
 
 @needs_main
 @needs_git
 def test_generated_deepod_test_passes(pr):
     _, _, applied, _ = pr
+    assert "deepod.test.test_mnp" in EVIDENCE_TESTS
     result = run_deepod_tests(applied, ("deepod.test.test_mnp",), timeout=300)
     (run,) = result["results"]
     assert result["ok"], result["log"]
-    assert run["tests"] >= 8 and run["failures"] == run["errors"] == 0
-    assert run["skipped"] == (1 if torch.cuda.is_available() else 0)  # the same-seed test is CPU only
+    assert run["tests"] >= 9 and run["failures"] == run["errors"] == 0
+    assert run["skipped"] == (2 if torch.cuda.is_available() else 0)  # bit-for-bit tests are CPU only
 
 
 @needs_main
@@ -235,8 +238,8 @@ def test_cli_prints_sizes(tmp_path):
     with contextlib.redirect_stdout(printed):
         assert upstream_main(["--out", str(tmp_path / "cli"), "--deepod-src", str(MAIN)]) == 0
     text = printed.getvalue()
-    assert f"{PATCH_NAME}:" in text and f"{TARGET_DIR}/ in all" in text
-    assert (tmp_path / "cli" / TARGET_DIR / "model.py").is_file()
+    assert f"{PATCH_NAME}:" in text and f"{TARGET_PATH} imports: collections, deepod, numpy" in text
+    assert (tmp_path / "cli" / TARGET_PATH).read_bytes() == module_path().read_bytes()
 
 
 def test_runtime_package_does_not_load_the_tool():
@@ -246,48 +249,7 @@ def test_runtime_package_does_not_load_the_tool():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
-    assert not (package.module_path("deepod_mnp.cli").parent / "upstream.py").exists()
-
-
-def test_imports_become_relative():
-    """Every form of import of a manifest module becomes a relative import of its file."""
-    (a, file_a), (b, file_b) = list(MODULES.items())[:2]
-    pkg_a, name_a = a.rsplit(".", 1)
-    stem_a, stem_b = file_a[:-3], file_b[:-3]
-    relative = "." * (a.count(".") - b.count(".") + 1) + b.rsplit(".", 1)[1]  # b, seen from a's package
-    source = textwrap.dedent(f"""\
-        from {pkg_a} import {name_a} as alias
-        from {pkg_a} import {name_a}
-        from {b} import X as Y, Z
-        from {relative} import W
-
-
-        def f():
-            from {b} import V
-            return V
-        """)
-    text = package._rewrite_imports(source, a)
-    plain = f"from . import {stem_a}" + (f" as {name_a}" if name_a != stem_a else "")
-    assert text.splitlines()[:4] == [f"from . import {stem_a} as alias", plain,
-                                     f"from .{stem_b} import X as Y, Z", f"from .{stem_b} import W"]
-    assert f"    from .{stem_b} import V\n" in text
-    with pytest.raises(UpstreamError, match="does not go upstream"):
-        package._rewrite_imports("from deepod_mnp import data\n", a)
-    with pytest.raises(UpstreamError, match="from deepod_mnp"):
-        package._rewrite_imports(f"import {b}\n", a)
-
-
-def test_unused_imports_are_pruned():
-    text, dropped = package.prune_imports("import os\nfrom typing import Any, List\n\nx: List = os.sep\n")
-    assert text == "import os\nfrom typing import List\n\nx: List = os.sep\n" and dropped == ["Any"]
-
-
-def test_a_stale_edit_fails_loudly(monkeypatch):
-    module = next(iter(MODULES))
-    stale = EDITS[0].__class__(module, "text that is not there", "", "a test")
-    monkeypatch.setattr(package, "EDITS", (stale,))
-    with pytest.raises(UpstreamError, match="expects its text once, found it 0 times"):
-        package.upstream_source(module)
+    assert not (module_path().parents[1] / "upstream.py").exists()
 
 
 @pytest.mark.parametrize("code, message", [
@@ -300,17 +262,25 @@ def test_a_stale_edit_fails_loudly(monkeypatch):
     ("import requests\n", "does not depend on"),
     ("import ray\n", "does not depend on"),
     ("x = 'deepod_mnp'\n", "mentions deepod_mnp"),
-    ("from .elsewhere import x\n", "outside the subpackage"),
+    ("from .elsewhere import x\n", "relative import"),
 ])
 def test_checks_reject(code, message):
     with pytest.raises(UpstreamError, match=message):
-        checks.check_file("m.py", code, {"m.py"})
+        checks.check_file("m.py", code)
+
+
+def test_checks_limit_the_module_to_deepods_size():
+    body = "class MNP:\n    pass\n"
+    assert checks.check_module("m.py", body + "\n" * (MAX_MODULE_LINES - 2)) == []
+    with pytest.raises(UpstreamError, match=f"has {MAX_MODULE_LINES + 1} lines"):
+        checks.check_module("m.py", body + "\n" * (MAX_MODULE_LINES - 1))
+    with pytest.raises(UpstreamError, match="defines no class MNP"):
+        checks.check_module("m.py", "x = 1\n")
 
 
 def test_checks_accept_guarded_code():
     code = textwrap.dedent("""\
         import torch
-        from .m import x
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
         try:
@@ -318,14 +288,14 @@ def test_checks_accept_guarded_code():
         except TypeError:
             state = torch.load('x')
         """)
-    assert checks.check_file("m.py", code, {"m.py"}) == {"torch"}
+    assert checks.check_file("m.py", code) == {"torch"}
 
 
 def test_pin_fix_requirements_and_lazy_ray():
     requirements = "numpy>=1.19\nscikit_learn>=0.20.0\ntorch>=1.10.0,<1.13.1\nray==2.6.1\neinops\n"
     text, notes, ray_line = pinfix.fix_requirements(requirements)
-    assert text == "numpy>=1.19\nscikit_learn>=0.22\ntorch>=1.10.0\neinops\n" and ray_line == "ray==2.6.1"
-    assert len(notes) == 3
+    assert text == "numpy>=1.19\nscikit_learn>=0.20.0\ntorch>=1.10.0\neinops\n" and ray_line == "ray==2.6.1"
+    assert len(notes) == 2
     setup = pinfix.fix_setup("setup(\n    install_requires=requirements,\n)\n", ray_line)
     assert "    extras_require={'tune': ['ray==2.6.1']},\n" in setup
     module = textwrap.dedent('''\
@@ -354,10 +324,47 @@ def test_pin_fix_requirements_and_lazy_ray():
         pinfix.lazy_ray_imports("from ray import tune\nX = tune.choice([1])\n", "m.py")
 
 
-def test_methods_are_dropped_or_replaced():
-    source = "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
-    assert package._drop(source, "A.f") == "class A:\n    def g(self):\n        return 2\n"
-    replaced = package._drop(source, "A.f", "def f(self):\n    return 3\n")
-    assert replaced == source.replace("return 1", "return 3")
-    with pytest.raises(UpstreamError, match="A.h not found"):
-        package._drop(source, "A.h")
+def test_pin_fix_lets_deepods_encoder_layers_take_is_causal():
+    """torch 2's TransformerEncoder passes ``is_causal=`` to its layers; DeepOD's take it (and ignore it)."""
+    module = textwrap.dedent("""\
+        from typing import Optional
+        import torch
+        from torch import Tensor
+
+
+        class Annotated(torch.nn.Module):
+            def forward(self, src: Tensor, src_mask: Optional[Tensor] = None,
+                        src_key_padding_mask: Optional[Tensor] = None) -> Tensor:
+                return src
+
+
+        class Plain(torch.nn.Module):
+            def forward(self, src, src_mask=None, src_key_padding_mask=None):
+                return src * 2
+
+
+        class Other(torch.nn.Module):
+            def forward(self, x, mask=None):
+                return x
+        """)
+    fixed = pinfix.accept_is_causal(module)
+    assert "src_key_padding_mask: Optional[Tensor] = None, is_causal: bool = False) -> Tensor:" in fixed
+    assert "def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):" in fixed
+    assert "def forward(self, x, mask=None):" in fixed and pinfix.accept_is_causal(fixed) == fixed
+    namespace: dict = {}
+    exec(compile(fixed, "m.py", "exec"), namespace)
+    x = torch.ones(3, 2, 4)  # called as torch.nn.TransformerEncoder.forward calls its layers
+    out = namespace["Plain"]()(x, src_mask=None, is_causal=False, src_key_padding_mask=None)
+    torch.testing.assert_close(out, 2 * x)
+    assert "is_causal=is_causal" in inspect.getsource(torch.nn.TransformerEncoder.forward)
+
+
+def test_benchmark_table_reads_the_main_results(tmp_path):
+    rows = ["dataset,model,seed,status,auc_pr", "a,MNP,42,ok,0.5", "a,MNP,43,ok,0.7", "a,DevNet,42,ok,0.25",
+            "a,DevNet,43,failed,", "b,MNP,42,ok,0.1", "b,XGBOD,42,ok,0.9"]
+    (tmp_path / "r.csv").write_text("\n".join(rows) + "\n")
+    table = benchmark_table(tmp_path / "r.csv").splitlines()
+    assert table[0] == "| data set | MNP | DevNet | PReNet | FeaWAD | RoSAS | DeepSAD |"
+    assert table[2] == "| a | 0.600 | 0.250 | failed | failed | failed | failed |"
+    assert table[3] == "| b | 0.100 | failed | failed | failed | failed | failed |"
+    assert table[4].startswith("| average | 0.350 | 0.250 |")

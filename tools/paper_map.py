@@ -47,8 +47,8 @@ _EQ = re.compile(r"\bEq\.\s*(\d+)(?:\s*-\s*(\d+))?")
 class Site:
     """One place where an equation is computed."""
 
-    module: str  # dotted, e.g. deepod_mnp.method.losses
-    qualname: str  # e.g. recon_loss or MNPNet.forward; '' at module level
+    module: str  # dotted, e.g. deepod_mnp.deepod_tabular.mnp
+    qualname: str  # e.g. similarity or MNPLoss.losses; '' at module level
     path: str  # relative to the repository root
     line: int
 

@@ -25,9 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepod_mnp.method.networks import relative_log_error
+from deepod_mnp.method.score_head import relative_log_error
 
 _EPS = 1e-12  # torch.nn.functional.normalize's default eps
+# Fewest rows scored at once: CPU BLAS multiplies 1-3 rows with kernels that sum in another order than
+# for 4 and more (the last bit of a score changed with the batch, scikit-learn's subset-invariance check)
+_MIN_ROWS = 4
 
 
 class Components(NamedTuple):
@@ -283,9 +286,10 @@ class FusedMNP(nn.Module):
     def score_and_rep(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent codes side by side, (n, M*H) (``decision_function(return_rep=True)``'s), and scores,
         in passes of :attr:`block_rows` rows."""
-        if x.shape[0] == 1:  # one row takes BLAS's matrix-vector path, which sums in another order:
-            z, score = self.score_and_rep(x.expand(2, -1))  # score it as a batch, like any other row
-            return z[:1], score[:1]
+        n = x.shape[0]
+        if 0 < n < _MIN_ROWS:  # BLAS sums fewer rows in another order: pad them to a batch, like any other
+            z, score = self.score_and_rep(torch.cat([x, x[:1].expand(_MIN_ROWS - n, -1)]))
+            return z[:n], score[:n]
         outs = [self._parts(block) for block in x.split(self.block_rows)]
         if len(outs) == 1:
             return outs[0][4], outs[0][0].mean(dim=1)

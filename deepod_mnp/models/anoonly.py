@@ -31,13 +31,14 @@ from deepod.models.tabular.dsad import DSADLoss
 
 from deepod_mnp._params import POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate, parse_hidden_dims
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
+from deepod_mnp.deepod_tabular.mnp import MixedBatchLoader
 from deepod_mnp.method.anoonly import (
     deep_sad_targets,
     deviation_labels,
     hypersphere_center,
     linear_bn_act_body,
 )
-from deepod_mnp.method.sampling import FULL_PASS, MixedBatchLoader, resolve_epoch_steps
+from deepod_mnp.method.sampling import FULL_PASS, full_pass_batches, resolve_epoch_steps
 from deepod_mnp.method.scaling import DEFAULT_SCALER
 
 #: ``loss_on`` values: AnoOnly's anomaly-only loss, or the base method's whole loss (the control).
@@ -103,13 +104,12 @@ class _AnoOnlyBase(BaseDetector):
         self.epoch_steps_ = resolve_epoch_steps(self.epoch_steps, len(data.unlabeled), self.batch_size)
         net = self._build_net(X.shape[1], self.hidden_dims_).to(X.device)
         criterion = self._build_criterion(net, data.unlabeled)
-        loader = MixedBatchLoader(X, y, batch_size=self.batch_size,
-                                  anomaly_batch_size=self.anomaly_batch_size,
-                                  steps_per_epoch=self.epoch_steps_, rng=data.rng,
-                                  full_pass=self.epoch_steps == FULL_PASS)
+        draw = full_pass_batches if self.epoch_steps == FULL_PASS else None
+        loader = MixedBatchLoader(X, y, self.batch_size, self.anomaly_batch_size, self.epoch_steps_,
+                                  [data.rng], draw)
         return loader, net, criterion
 
-    def training_forward(self, batch_x: tuple[torch.Tensor, torch.Tensor], net: torch.nn.Module,
+    def training_forward(self, batch_x: list[tuple[torch.Tensor, torch.Tensor]], net: torch.nn.Module,
                          criterion: Any) -> torch.Tensor:
         """AnoOnly's loss on one mixed batch.
 
@@ -118,7 +118,7 @@ class _AnoOnlyBase(BaseDetector):
         then reads the anomalies' outputs only. Unlabeled rows therefore reach
         the gradient only through the BN statistics.
         """
-        x_u, x_a = batch_x
+        ((x_u, x_a),) = batch_x  # the loader's one stream of batches
         out = net(torch.cat([x_u, x_a]))
         if self.loss_on == "all":  # the control: the base method's whole loss on the same batches
             return self._full_loss(out, len(x_u), criterion)

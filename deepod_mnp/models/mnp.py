@@ -1,19 +1,27 @@
-"""MNP: reconstruction-based multi-normal prototypes learning as a DeepOD detector.
+"""MNP as deepod-mnp ships it: DeepOD's MNP with the product layer on top.
 
-The method itself (networks, losses, prototypes, DWA, sampling) is in
-:mod:`deepod_mnp.method`; the fitting, scoring and persistence that every
-detector shares is in :class:`deepod_mnp.base.BaseDetector`. This module holds
-MNP's parameters and DeepOD's hooks.
+The method (networks, losses, pretraining, prototypes, dynamic weight
+averaging, mixed batches and DeepOD's hooks) is
+:class:`deepod_mnp.deepod_tabular.mnp.MNP`, the module DeepOD receives as
+``deepod/models/tabular/mnp.py``. This class puts
+:class:`deepod_mnp.base.BaseDetector` in front of it: validation, input
+scaling, device and seeds, the training loop (the steps of DeepOD's, with
+logging and a divergence check), fused chunked scoring, checksummed
+persistence and PyOD's API. The options beyond the paper are thin overrides
+here: ``recon_loss``, ``score_loss``, ``normalize_weights``,
+``fixed_dec_target``, ``recon_norm``, ``head_features``, ``epoch_steps='auto'``
+and ``-1``.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
+from torch.nn import functional as F
 
 from deepod_mnp._params import (
     BOOLEAN,
@@ -23,33 +31,106 @@ from deepod_mnp._params import (
     POSITIVE_INT,
     POSITIVE_REAL,
     Options,
-    parse_hidden_dims,
 )
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
-from deepod_mnp.method.dwa import DynamicWeightAveraging
+from deepod_mnp.deepod_tabular.mnp import (
+    KMEANS_MAX_SAMPLES,
+    MNPEnsemble,
+    MNPLoss,
+    MNPNet,
+    auto_epoch_steps,
+    normality_weights,
+)
+from deepod_mnp.deepod_tabular.mnp import MNP as DeepODMNP
 from deepod_mnp.method.fused import fused_for
-from deepod_mnp.method.losses import RECON_LOSSES, MNPLoss
-from deepod_mnp.method.networks import RECON_NORMS, MNPEnsemble, MNPNet, ensemble_mean
-from deepod_mnp.method.prototypes import KMEANS_MAX_SAMPLES, choose_prototypes, pretrain_autoencoder
-from deepod_mnp.method.sampling import FULL_PASS, MixedBatchLoader, resolve_epoch_steps
+from deepod_mnp.method.sampling import FULL_PASS, full_pass_batches, resolve_epoch_steps
 from deepod_mnp.method.scaling import DEFAULT_SCALER
-from deepod_mnp.method.similarity import max_similarity, normality_weights
+from deepod_mnp.method.score_head import RECON_NORMS, relative_log_error
 
 logger = logging.getLogger(__name__)
 
+RECON_LOSSES = ("smooth_l1", "mse")  # l of e_i (recon_loss) and of the score loss (score_loss)
 HEAD_FEATURES_MIN_LABELED = 5  # head_features='auto': the input reaches the head from this many labels on
 _LOSS_COLUMNS = [f"loss_{n}" for n in MNPLoss.names] + [f"weight_{n}" for n in MNPLoss.names]
+#: Adam's eps in DeepOD's ``BaseDeepAD._training`` (main branch), so that both loops train alike
+DEEPOD_ADAM_EPS = 1e-6
 
 
-class MNPCriterion(NamedTuple):
-    """What one member trains with: the three losses, their DWA balance, and the k search it ran."""
+class MemberNet(MNPNet):
+    """One member of deepod-mnp's MNP: DeepOD's :class:`MNPNet` and the options beyond the paper.
 
-    losses: MNPLoss
-    balance: DynamicWeightAveraging
-    silhouette_scores: dict
+    ``recon_loss='mse'`` changes the error ``e_i``; ``recon_norm='log'``
+    feeds the scoring MLP :func:`~deepod_mnp.method.score_head.relative_log_error`
+    against the buffer ``recon_ref`` (set by :meth:`set_recon_ref`) instead of
+    ``e_i``; ``head_features`` also feeds it the input ``x``. With the
+    defaults it is :class:`MNPNet` itself, weight for weight.
+    """
+
+    def __init__(self, n_features: int, dims: list[int], *, recon_loss: str = "smooth_l1",
+                 head_features: bool = False, recon_norm: str | None = None, **kwargs: Any) -> None:
+        super().__init__(n_features, dims, **kwargs)
+        if recon_loss not in RECON_LOSSES:
+            raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {recon_loss!r}.")
+        if recon_norm is not None and recon_norm not in RECON_NORMS:
+            raise ValueError(f"recon_norm must be one of {RECON_NORMS} or None, got {recon_norm!r}.")
+        self.recon_loss, self.head_features, self.recon_norm = recon_loss, head_features, recon_norm
+        if recon_norm is not None:  # only then in the state dict, so the paper's checkpoints load as they are
+            self.register_buffer("recon_ref", torch.ones(()))
+        if head_features:  # the scoring MLP's first layer also reads the n_features inputs
+            first = self.scorer[0]
+            self.scorer[0] = torch.nn.Linear(first.in_features + n_features, first.out_features,
+                                             bias=first.bias is not None)
+
+    def recon_error(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        if self.recon_loss == "mse":
+            return F.mse_loss(x_hat, x, reduction="none").mean(dim=1)
+        return super().recon_error(x, x_hat)
+
+    def score_error(self, e: torch.Tensor) -> torch.Tensor:
+        """``e_i`` as the scoring MLP reads it (zeros for the "w/o Decoder" ablation)."""
+        if not self.recon_in_score:
+            return torch.zeros_like(e)
+        return e if self.recon_norm is None else relative_log_error(e, self.recon_ref)
+
+    def score_input(self, x: torch.Tensor, e: torch.Tensor, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        head = super().score_input(x, self.score_error(e), z, s)
+        return torch.cat([head, x], dim=1) if self.head_features else head
+
+    @torch.no_grad()
+    def set_recon_ref(self, x: torch.Tensor, chunk: int = 8192) -> None:
+        """Set ``recon_ref`` to the median reconstruction error of the rows ``x`` (no-op without
+        ``recon_norm``)."""
+        if self.recon_norm is not None:
+            e = torch.cat([self.recon_error(part, self.ae(part)[1]) for part in x.split(chunk)])
+            self.recon_ref.copy_(e.median().clamp_min(1e-12))
 
 
-class MNP(BaseDetector):
+class MemberLoss(MNPLoss):
+    """DeepOD's :class:`MNPLoss` with the options beyond the authors' code: ``score_loss='mse'``,
+    ``normalize_weights=False`` and ``fixed_dec_target=True`` (DEC's own fixed target)."""
+
+    def __init__(self, *args: Any, score_loss: str = "smooth_l1", normalize_weights: bool = True,
+                 fixed_dec_target: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if score_loss not in RECON_LOSSES:
+            raise ValueError(f"score_loss must be one of {RECON_LOSSES}, got {score_loss!r}.")
+        self.score_loss, self.normalize_weights, self.fixed_dec_target = (
+            score_loss, normalize_weights, fixed_dec_target)
+
+    def sample_weights(self, s_u: torch.Tensor) -> torch.Tensor:
+        return super().sample_weights(s_u) if self.normalize_weights else normality_weights(s_u, self.beta)
+
+    def target(self, q: torch.Tensor) -> torch.Tensor:
+        p = super().target(q)
+        return p.detach() if self.fixed_dec_target else p
+
+    def score_error(self, score: torch.Tensor, target: float) -> torch.Tensor:
+        if self.score_loss == "mse":
+            return F.mse_loss(score, torch.full_like(score, target), reduction="none")
+        return super().score_error(score, target)
+
+
+class MNP(BaseDetector, DeepODMNP):
     """Multi-Normal Prototypes weakly supervised anomaly detector (Dong et al.).
 
     An autoencoder learns latent codes of the unlabeled data; ``k`` normal
@@ -153,8 +234,8 @@ class MNP(BaseDetector):
         ``'auto'`` does so when ``y`` labels at least
         ``HEAD_FEATURES_MIN_LABELED`` (5) anomalies; with fewer, the head
         overfits the one or two labels. ``'auto'`` won on the development
-        splits (Donors 0.78 -> 0.98 AUC-PR on test, Cover, Celeba, Backdoor
-        0.83 -> 0.87) but was level on the confirming half (Mnist down), so
+        splits (Donors 0.79 -> 0.98 AUC-PR on test, Cover, Celeba, Backdoor
+        0.82 -> 0.87) but was level on the confirming half (Mnist down), so
         False (the paper's model) stays the default; try ``'auto'`` when
         dozens of anomalies are labeled.
     n_ensemble : int, default=3
@@ -284,6 +365,11 @@ class MNP(BaseDetector):
         store_params(self, locals())
 
     # ------------------------------------------------------------------ checks
+    @property
+    def n_members(self) -> int:
+        """``n_ensemble`` under the name of DeepOD's MNP (whose ``n_ensemble`` is BaseDeepAD's own, 1)."""
+        return self.n_ensemble
+
     def _check_training_data(self, X: np.ndarray, y: np.ndarray) -> None:
         n_clustered = min(int(np.sum(y == 0)), KMEANS_MAX_SAMPLES)
         if self.n_prototypes != "auto" and self.n_prototypes > n_clustered:
@@ -292,74 +378,52 @@ class MNP(BaseDetector):
 
     # --------------------------------------------------------------- training
     def _fit_net(self, data: TrainingData) -> tuple[MNPEnsemble, pd.DataFrame]:
-        """Train ``n_ensemble`` members; k is chosen on the first and given to the others."""
-        self.epoch_steps_ = resolve_epoch_steps(self.epoch_steps, len(data.unlabeled), self.batch_size)
-        generator = torch.Generator().manual_seed(int(data.rng.integers(2**31 - 1)))
+        """DeepOD's ``training_prepare`` (all members), then the members trained side by side."""
         self.head_features_ = bool(int(np.sum(data.y == 1)) >= HEAD_FEATURES_MIN_LABELED
                                    if self.head_features == "auto" else self.head_features)
-        k, members, histories = self.n_prototypes, [], []
-        for i in range(self.n_ensemble):
-            loader, net, criterion = self.training_prepare(data.X, data.y, data=data, generator=generator,
-                                                           n_prototypes=k)
-            if i == 0:
-                k, self.silhouette_scores_ = len(net.prototypes), criterion.silhouette_scores
-            histories.append(self._training(loader, net, criterion))
-            members.append(net)
-        self.n_prototypes_ = k
-        history = pd.concat(histories, keys=range(len(histories)), names=["member", "epoch"])
-        return MNPEnsemble(members).eval(), history
+        loader, net, criterion = self._prepare(data.X, data.y, data.rng,
+                                               full_pass_batches if self.epoch_steps == FULL_PASS else None)
+        self.epoch_steps_, self.n_prototypes_ = len(loader), len(net.members[0].prototypes)
+        self.silhouette_scores_ = criterion.silhouette_scores
+        for member in net.members:
+            member.set_recon_ref(data.unlabeled)
+        wide = self._training(loader, net, criterion)  # one row an epoch, columns (member, name)
+        wide.columns = pd.MultiIndex.from_tuples(wide.columns)
+        history = pd.concat({m: wide[m] for m in range(self.n_ensemble)}, names=["member", "epoch"])
+        return net.eval(), history
 
-    def training_prepare(self, X: torch.Tensor, y: np.ndarray, *, data: TrainingData,
-                         generator: torch.Generator,
-                         n_prototypes: int | str) -> tuple[MixedBatchLoader, MNPNet, MNPCriterion]:
-        """Pretrain one member's autoencoder, initialise its prototypes, build the loader and loss.
+    def _epoch_steps(self, n_unlabeled: int) -> int:
+        if self.epoch_steps == "auto":  # DeepOD's MNP calls it -1
+            return auto_epoch_steps(n_unlabeled, self.batch_size)
+        return resolve_epoch_steps(self.epoch_steps, n_unlabeled, self.batch_size)
 
-        ``X`` is the device copy of the training data; ``data`` holds its
-        unlabeled rows and the fit's RNG, ``generator`` draws the pretraining
-        noise and ``n_prototypes`` is k (or ``'auto'`` for the first member).
-        """
-        rng, unlabeled, device = data.rng, data.unlabeled, X.device
-        net = self._build_net(X.shape[1], n_prototypes=1).to(device)
-        full_pass = self.epoch_steps == FULL_PASS
-        pretrain_autoencoder(net.ae, unlabeled, epochs=self.pretrain_epochs, steps=self.epoch_steps_,
-                             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                             noise=self.pretrain_noise, rng=rng, generator=generator, full_pass=full_pass)
-        sub = rng.choice(len(unlabeled), min(len(unlabeled), KMEANS_MAX_SAMPLES), replace=False)
-        with torch.no_grad():
-            Z = net.ae.encoder(unlabeled[torch.from_numpy(sub).to(device)]).cpu().numpy()
-        # a diverged pretraining shows here first (k-means would blame the data for the NaN)
-        self._check_finite_stage("autoencoder pretraining", "latent codes", bool(np.isfinite(Z).all()))
-        centers, _, silhouettes = choose_prototypes(Z, n_prototypes,
-                                                    random_state=int(rng.integers(2**31 - 1)))
-        net.prototypes = torch.nn.Parameter(torch.from_numpy(centers).to(device))
-        net.set_recon_ref(unlabeled[torch.from_numpy(sub).to(device)])
-        loader = MixedBatchLoader(X, y, batch_size=self.batch_size,
-                                  anomaly_batch_size=self.anomaly_batch_size,
-                                  steps_per_epoch=self.epoch_steps_, rng=rng, full_pass=full_pass)
-        losses = MNPLoss(margin=self.margin, beta=self.beta, score_loss=self.score_loss,
-                         normalize_weights=self.normalize_weights, fixed_dec_target=self.fixed_dec_target,
-                         use_weights=self.use_weights, use_recon_loss=self.use_recon_loss,
-                         use_prototype_loss=self.use_prototype_loss)
-        balance = DynamicWeightAveraging(MNPLoss.n_losses, self.dwa_temperature, device)
-        return loader, net, MNPCriterion(losses, balance, silhouettes)
+    def _build_member(self, n_features: int) -> MemberNet:
+        """One member's untrained network (the paper's, unless ``hidden_dims``, ``act`` or ``bias`` say)."""
+        return MemberNet(n_features, self._member_dims(n_features), act=self.act, bias=self.bias,
+                         alpha=self.alpha, recon_in_score=self.recon_in_score, recon_loss=self.recon_loss,
+                         head_features=getattr(self, "head_features_", self.head_features is True),
+                         recon_norm=self.recon_norm)
 
-    def training_forward(self, batch_x: tuple[torch.Tensor, torch.Tensor], net: MNPNet,
-                         criterion: MNPCriterion) -> torch.Tensor:
-        """Eq. 13 on one mixed batch (the DWA-weighted sum of the three losses)."""
-        x_u, x_a = batch_x
-        out = net(torch.cat([x_u, x_a]))
-        n_u = len(x_u)
-        out_u = type(out)(*(t[:n_u] for t in out))
-        out_a = type(out)(*(t[n_u:] for t in out)) if len(x_a) else None
-        return criterion.balance.weighted_sum(criterion.losses(out_u, out_a))
+    def _build_criterion(self, device: torch.device) -> MemberLoss:
+        return MemberLoss(self.n_ensemble, device, margin=self.margin, beta=self.beta,
+                          temperature=self.dwa_temperature, use_weights=self.use_weights,
+                          use_recon_loss=self.use_recon_loss, use_prototype_loss=self.use_prototype_loss,
+                          score_loss=self.score_loss, normalize_weights=self.normalize_weights,
+                          fixed_dec_target=self.fixed_dec_target)
 
-    def epoch_update(self, criterion: MNPCriterion | None = None, epoch: int = 0,
-                     epoch_loss: float = float("nan")) -> dict[str, float]:
-        """The epoch's mean losses and DWA weights; sets the DWA weights of the next epoch."""
-        means = criterion.balance.end_epoch()
-        self._check_finite(dict(zip(MNPLoss.names, means.tolist())), epoch)
-        used = criterion.balance.update(means)
-        return dict(zip(_LOSS_COLUMNS, [*means.tolist(), *used]))
+    def _optimizer(self, net: torch.nn.Module) -> torch.optim.Optimizer:
+        """DeepOD's optimizer in ``_training`` (``weight_decay`` is an L2 term of ``training_forward``)."""
+        return torch.optim.Adam(net.parameters(), lr=self.lr, eps=DEEPOD_ADAM_EPS)
+
+    def epoch_update(self, criterion: MemberLoss | None = None, epoch: int = 0,
+                     epoch_loss: float = float("nan")) -> dict[tuple[int, str], float]:
+        """Each member's mean losses of the epoch and the DWA weights they used; sets the next weights."""
+        means, used = criterion.update_weights()
+        row = {}
+        for member, (member_means, member_used) in enumerate(zip(means.tolist(), used.tolist())):
+            self._check_finite(dict(zip(MNPLoss.names, member_means)), epoch)
+            row.update({(member, name): v for name, v in zip(_LOSS_COLUMNS, [*member_means, *member_used])})
+        return row
 
     # -------------------------------------------------------------- inference
     def inference_forward(self, batch_x: torch.Tensor, net: MNPEnsemble,
@@ -380,8 +444,8 @@ class MNP(BaseDetector):
     def prototypes_(self) -> np.ndarray:
         """Learned prototypes, L2-normalised, shape (n_ensemble * k, rep_dim)."""
         check_is_fitted(self)
-        u = torch.nn.functional.normalize(self.net.prototypes.detach(), dim=1)
-        return u.cpu().numpy()
+        u = torch.cat([m.prototypes.detach() for m in self.net.members])
+        return F.normalize(u, dim=1).cpu().numpy()
 
     def score_components(self, X: Any) -> pd.DataFrame:
         """Explain each score by its inputs.
@@ -400,15 +464,13 @@ class MNP(BaseDetector):
         self.net.eval()
         with torch.no_grad():
             for chunk in self.inference_prepare(X):
-                outs = self.net.member_outputs(chunk.to(self.device_))
-                weights = [normality_weights(o.similarity, self.beta, normalize=False) for o in outs]
+                outs = [member(chunk.to(self.device_)) for member in self.net.members]
                 nearest = torch.cat([o.similarity for o in outs], dim=1).argmax(dim=1)
-                parts.append(torch.stack([
-                    ensemble_mean([o.score for o in outs]),
-                    ensemble_mean([o.recon_error for o in outs]),
-                    ensemble_mean([max_similarity(o.similarity) for o in outs]), nearest.float(),
-                    ensemble_mean(weights),
-                ], dim=1).cpu())
+                columns = [[o.score for o in outs], [o.recon_error for o in outs],
+                           [o.similarity.max(dim=1).values for o in outs],
+                           [normality_weights(o.similarity, self.beta) for o in outs]]
+                means = [torch.stack(c).mean(dim=0) for c in columns]
+                parts.append(torch.stack([*means[:3], nearest.float(), means[3]], dim=1).cpu())
         arr = torch.cat(parts).numpy().astype(np.float64)
         df = pd.DataFrame(arr, columns=["score", "reconstruction_error", "max_similarity",
                                         "nearest_prototype", "normality_weight"])
@@ -439,14 +501,8 @@ class MNP(BaseDetector):
         state.setdefault("head_features_", bool(self.head_features))  # checkpoints before 'auto': a bool
         super()._restore(state)
 
-    def _build_net(self, n_features: int, n_prototypes: int) -> MNPNet:
-        """One member's untrained network (the paper's, unless ``hidden_dims``, ``act`` or ``bias`` say)."""
-        hidden = None if self.hidden_dims is None else parse_hidden_dims(self.hidden_dims)
-        return MNPNet(n_features, self.rep_dim, n_prototypes, alpha=self.alpha, recon_loss=self.recon_loss,
-                      recon_in_score=self.recon_in_score, hidden_dims=hidden, act=self.act, bias=self.bias,
-                      head_features=getattr(self, "head_features_", self.head_features is True),
-                      recon_norm=self.recon_norm)
-
     def _build_inference_net(self) -> MNPEnsemble:
-        return MNPEnsemble([self._build_net(self.n_net_features_, self.n_prototypes_)
-                            for _ in range(self.n_ensemble)])
+        members = [self._build_member(self.n_net_features_) for _ in range(self.n_ensemble)]
+        for member in members:  # k prototypes, to be filled by the checkpoint
+            member.prototypes = torch.nn.Parameter(torch.zeros(self.n_prototypes_, self.rep_dim))
+        return MNPEnsemble(members)

@@ -6,21 +6,21 @@ import sys
 from collections.abc import Sequence
 
 from tools.upstream.build import build_upstream
-from tools.upstream.manifest import PATCH_NAME, PIN_FIX_DIR, PIN_FIX_PATCH, TARGET_DIR, UpstreamError
+from tools.upstream.manifest import PATCH_NAME, PIN_FIX_DIR, PIN_FIX_PATCH, TARGET_PATH, UpstreamError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.upstream",
-        description="Write MNP as a pull request against DeepOD's main branch (subpackage, exports, test, "
+        description="Write MNP as a pull request against DeepOD's main branch (the module, exports, test, "
                     "README and docs, patches, descriptions).")
     parser.add_argument("--out", required=True, help="output folder, laid out as DeepOD's tree")
     parser.add_argument("--deepod-src", default=None,
                         help="DeepOD main: a checkout or `git archive` tarball (default: the tarball in "
                              "../shared/deepod-main)")
     parser.add_argument("--run-tests", action="store_true",
-                        help="run DeepOD's RoSAS, FeaWAD and MNP tests on main with both patches applied, "
-                             "for pin-fix/EVIDENCE.md")
+                        help="run DeepOD's tests of its weakly supervised tabular models and MNP's on main "
+                             "with both patches applied (pin-fix/EVIDENCE.md, PULL_REQUEST.md)")
     args = parser.parse_args(argv)
     try:
         result = build_upstream(args.out, args.deepod_src, run_tests=args.run_tests)
@@ -38,10 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path, (added, removed) in result["changes"].items():
         size = f"{result['lines'][path]:5d}" if path in result["new_files"] else f"+{added} -{removed}"
         print(f"  {size:>9}  {path}{'  (new)' if path in result['new_files'] else ''}")
-    package = sum(n for p, n in result["lines"].items() if p.startswith(TARGET_DIR + "/"))
-    print(f"  {package:5d}  {TARGET_DIR}/ in all")
-    print(f"{TARGET_DIR}/ imports: {', '.join(result['module_imports'])}")
-    for note in result["notes"] + result["pin_fix"]["notes"]:
+    print(f"{TARGET_PATH} imports: {', '.join(result['module_imports'])}")
+    for note in result["pin_fix"]["notes"]:
         print(f"note: {note}")
     if result["evidence"] is not None:
         for r in result["evidence"]["results"]:

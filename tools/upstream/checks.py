@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import sys
 
-from tools.upstream.manifest import DEEPOD_RUNTIME_MODULES, TARGET_DIR, UpstreamError
+from tools.upstream.manifest import DEEPOD_RUNTIME_MODULES, MAX_MODULE_LINES, UpstreamError
 
 # Calls that change state outside the model (``module.attr`` as written).
 SIDE_EFFECTS = {
@@ -70,7 +70,7 @@ def _in_fork_rng(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
                for p in _ancestors(node, parents))
 
 
-def check_file(path: str, text: str, package_files: set[str]) -> set[str]:
+def check_file(path: str, text: str) -> set[str]:
     """Problems of one file raise :class:`UpstreamError`; returns the top-level modules it imports."""
     tree = ast.parse(text, filename=path)
     problems = []
@@ -85,12 +85,8 @@ def check_file(path: str, text: str, package_files: set[str]) -> set[str]:
     for node in ast.walk(tree):
         where = f"{path}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.ImportFrom) and node.level:
-            target = (node.module or "").split(".")[0]
-            names = [target] if target else [a.name for a in node.names]
-            missing = [n for n in names if f"{n}.py" not in package_files]
-            if node.level != 1 or missing:
-                problems.append(f"{where}: relative import of {missing or node.module} outside the "
-                                "subpackage")
+            problems.append(f"{where}: relative import of {node.module or [a.name for a in node.names]} "
+                            "(DeepOD receives this module alone)")
         elif isinstance(node, ast.ImportFrom):
             tops.add(node.module.split(".")[0])
         elif isinstance(node, ast.Import):
@@ -121,15 +117,14 @@ def check_file(path: str, text: str, package_files: set[str]) -> set[str]:
     return tops
 
 
-def check_package(files: dict[str, str]) -> list[str]:
-    """Check every file of the subpackage; return the top-level modules they import, sorted."""
-    names = {p.rsplit("/", 1)[1] for p in files if p.startswith(TARGET_DIR + "/")}
-    tops: set[str] = set()
-    for path, text in files.items():
-        tops |= check_file(path, text, names)
-    init = ast.parse(files[f"{TARGET_DIR}/__init__.py"])
-    exported = next((ast.literal_eval(n.value) for n in init.body if isinstance(n, ast.Assign)
-                     and any(getattr(t, "id", None) == "__all__" for t in n.targets)), None)
-    if exported != ["MNP"]:
-        raise UpstreamError(f"{TARGET_DIR}/__init__.py must export MNP only, not {exported}")
-    return sorted(tops)
+def check_module(path: str, text: str) -> list[str]:
+    """Check the module DeepOD receives (:func:`check_file`, and at most ``MAX_MODULE_LINES`` lines);
+    return the top-level modules it imports, sorted."""
+    n_lines = text.count("\n")
+    if n_lines > MAX_MODULE_LINES:
+        raise UpstreamError(f"{path} has {n_lines} lines; DeepOD's detectors are one file of at most "
+                            f"{MAX_MODULE_LINES}")
+    tree = ast.parse(text)
+    if not any(isinstance(n, ast.ClassDef) and n.name == "MNP" for n in tree.body):
+        raise UpstreamError(f"{path} defines no class MNP")
+    return sorted(check_file(path, text))

@@ -9,9 +9,8 @@ Ray serves only the hyper-parameter search (``fit_auto_hyper`` and the models'
 ``_training_ray``/``set_tuned_params``), so the fix makes it optional rather
 than pinning another ray: its imports move into the functions that use them,
 and ``ray==2.6.1`` moves from ``install_requires`` into an extra, ``tune``.
-Besides, ``torch<1.13.1`` is dropped, and scikit-learn's minimum is raised
-to 0.22, the first release whose ``check_is_fitted`` works without an
-attributes list, as MNP uses it.
+Besides, ``torch<1.13.1`` is dropped, and DeepOD's own Transformer encoder
+layers accept the ``is_causal`` argument that torch 2 passes them.
 """
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from tools.upstream.manifest import UpstreamError
 from tools.upstream.source import newline, read_text
 
 RAY_EXTRA = "tune"
-SKLEARN_MINIMUM = "0.22"
 _REQ = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(.*?)\s*$")
 
 
@@ -49,12 +47,6 @@ def fix_requirements(text: str) -> tuple[str, list[str], str | None]:
                          "only the hyper-parameter search uses ray; ray 2.6.1 does not run on NumPy 2 and "
                          "current ray lacks `ray.air.Checkpoint`.")
             continue
-        elif name == "scikit_learn":
-            new = f"{m.group(1)}>={SKLEARN_MINIMUM}"
-            if new != line.strip():
-                notes.append(f"`{line.strip()}` -> `{new}`: MNP calls `check_is_fitted(estimator)` without "
-                             "an attributes list, which needs scikit-learn >= 0.22.")
-                line = new
         out.append(line)
     return nl.join(out) + (nl if text.endswith(("\n", "\r")) else ""), notes, ray_line
 
@@ -133,6 +125,33 @@ def _merged(statements: list[str]) -> list[str]:
     return out + [f"from {module} import {', '.join(n)}" for module, n in names.items()]
 
 
+def accept_is_causal(text: str) -> str:
+    """Encoder layers' ``forward(self, src, src_mask, src_key_padding_mask)`` also take ``is_causal``.
+
+    From torch 2.0 ``torch.nn.TransformerEncoder`` calls each layer with
+    ``is_causal=``, a hint that ``src_mask`` is causal; DeepOD's own layers
+    (``deepod/core/networks/ts_network_transformer.py``) do not take it and fail
+    with ``TypeError``. The hint is optional: the layers keep applying the mask
+    they are given.
+    """
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    inserts = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.FunctionDef) and node.name == "forward"):
+            continue
+        names = [a.arg for a in node.args.args]
+        if "src_key_padding_mask" not in names or "is_causal" in names or not node.args.defaults:
+            continue
+        last, default = node.args.args[-1], node.args.defaults[-1]
+        new = ", is_causal: bool = False" if last.annotation is not None else ", is_causal=False"
+        inserts.append((default.end_lineno - 1, default.end_col_offset, new))
+    for line, col, new in sorted(inserts, reverse=True):
+        raw = lines[line].encode("utf-8")
+        lines[line] = (raw[:col] + new.encode("utf-8") + raw[col:]).decode("utf-8")
+    return "".join(lines)
+
+
 def build_pin_fix(root: Path) -> dict[str, Any]:
     """The pin fix's ``old``/``new`` texts of DeepOD's files, and notes on each change."""
     req = root / "requirements.txt"
@@ -151,4 +170,14 @@ def build_pin_fix(root: Path) -> dict[str, Any]:
         moved = [p for p in new if p.endswith(".py") and p != "setup.py"]
         notes.append(f"ray is imported where it is used, in {', '.join(f'`{p}`' for p in moved)}, so "
                      "`import deepod` works without it.")
+    layers = "deepod/core/networks/ts_network_transformer.py"
+    if (root / layers).is_file():
+        text = read_text(root / layers)
+        fixed = accept_is_causal(text)
+        if fixed != text:
+            old[layers], new[layers] = text, fixed
+            notes.append(f"the encoder layers of `{layers}` take torch 2's `is_causal` argument, which "
+                         "`torch.nn.TransformerEncoder` passes them from torch 2.0 (a hint about the mask "
+                         "they apply as before); without it DeepSADTS and the other Transformer models fail "
+                         "with `TypeError`, and so does `test_dsad`.")
     return {"old": old, "new": new, "notes": notes}
