@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet --no-deps $(DEEPOD)
 	$(PY) -m pip install --quiet -e ".[dev]"
-	@echo "(a pip ERROR about deepod's torch<1.13.1 pin above is expected: README, 'Installation')"
+	@echo "(a pip ERROR about deepod's torch<1.13.1 pin above is expected: docs/getting-started.md, 'Install')"
 	$(PY) -c "from importlib.metadata import version as v; import torch; print('deepod-mnp', v('deepod-mnp'), '| torch', torch.__version__, '| deepod', v('deepod'))"
 	touch $(STAMP)
 
@@ -60,4 +60,4 @@ dist: install
 	$(PY) -m twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/notebooks
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/generated docs/notebooks docs/_*.md

@@ -209,7 +209,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch/BLAS threads per job (default: $OMP_NUM_THREADS, else 1)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
-                        help="joblib backend for --n-jobs > 1; 'ray' runs on a Ray cluster (default: loky)")
+                        help="where jobs run with --n-jobs > 1: 'loky' (joblib's worker processes) or 'ray' "
+                             "(Ray tasks on a running Ray cluster) (default: loky)")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu or cuda[:i]; auto = CUDA when available (default: auto)")
     parser.add_argument("--params", type=_parse_params, default={}, metavar="JSON",
@@ -273,7 +274,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", metavar="MODEL", help="a checkpoint written by 'deepod-mnp fit' or save_model")
     info.add_argument("--json", action="store_true", help="print the card as JSON (every list in full)")
 
-    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score` (issue #17); argparse only
+    from deepod_mnp.serving import cli as serving_cli  # `deepod-mnp score`; argparse only
 
     serving_cli.add_parser(sub)
 
@@ -326,7 +327,7 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR",
                         help="a directory written by 'deepod-mnp bench' or 'experiment' (required)")
 
-    demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about 2 minutes)",
+    demo = sub.add_parser("demo", help="MNP vs DevNet on the bundled Pendigits data (about a minute)",
                           description=_para("MNP against DeepOD's DevNet (library defaults) on the Pendigits "
                                             "copy bundled with the package, seeds 42-44, one labeled "
                                             "anomaly, beside the paper's figures."),
@@ -474,7 +475,7 @@ def _demo(args: argparse.Namespace) -> int:
         config = BenchmarkConfig(models=["MNP", "DevNet"], runs=3, device=args.device)
     print(_dataset_line(dataset))
     print("MNP vs DeepOD DevNet (library defaults), seeds 42-44, 1% of train anomalies labeled "
-          "(here: 1 anomaly), the protocol of PROTOCOL.md. Takes about 2 minutes on 2 CPU cores.")
+          "(here: 1 anomaly), the protocol of PROTOCOL.md. Takes about a minute on 2 CPU cores.")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or tmp)
         with _settings_checked():

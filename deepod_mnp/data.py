@@ -297,8 +297,8 @@ def _parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except ImportError as exc:
-        raise ImportError("Reading Parquet needs the 'parquet' extra: pip install 'deepod-mnp[parquet]' "
-                          f"(pyarrow) ({exc}).") from exc
+        raise ImportError("Reading Parquet needs pyarrow, a dependency of deepod-mnp that is missing from "
+                          f"this environment: pip install 'pyarrow>=14' ({exc}).") from exc
 
 
 def load_table(spec: str, root: str | os.PathLike | None = None) -> Table:

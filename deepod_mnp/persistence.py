@@ -195,8 +195,8 @@ def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
     # format 1 files of MNP may predate epoch_steps_ and silhouette_scores_ (MNP._restore fills them in)
     required = (cls._saved_attributes if version != "1"
                 else ("n_features_in_", "decision_scores_", "loss_history_"))
-    # the input scaler (issue 14) is optional: checkpoints written before it fed X as given;
-    # MNP's head_features_ (issue 14, round two) was a parameter's plain value before; the input
+    # the input scaler is optional: checkpoints written before it existed fed X as given;
+    # MNP's head_features_ was a parameter's plain value before it was fitted state; the input
     # encoder and the fit's record (fit_info_, for the model card) came later still
     optional = ("scaler_", "head_features_", "encoder_", "fit_info_")
     missing = [n for n in required if n not in state and n not in optional]

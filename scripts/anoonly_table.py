@@ -25,7 +25,7 @@ from deepod_mnp.benchmark.report import aggregate, load_records, markdown_table,
 TRIPLES = (("DevNet", "DevNetBN", "DevNetAnoOnly"), ("DeepSAD", "DeepSADBN", "DeepSADAnoOnly"))
 # ADBench embedding sets (CV: CIFAR10, SVHN, MVTec-AD; NLP: 20news); every other data set is tabular.
 EMBEDDINGS = ("20news_3", "CIFAR10_0", "MVTec-AD_hazelnut", "SVHN_0")
-# The AnoOnly paper's averages over ADBench's CV and NLP sets (AUC-ROC, %), quoted in issue #5.
+# The AnoOnly paper's averages over ADBench's CV and NLP sets (AUC-ROC, %), as that paper reports them.
 PAPER_ROC = {"DeepSAD": (65.4, 85.0), "DevNet": (84.4, 85.2)}
 
 

@@ -4,7 +4,7 @@ Same split, weak labels, seeds and job records as ``deepod-mnp bench`` (one
 JSON per (data set, model, seed) under ``OUT/jobs``, resumable), but the
 detector sees the ``.npz`` features after the constant-column drop only: what
 a user's own table looks like. ``--affine A B`` multiplies the raw features by
-``A`` and adds ``B`` first (the issue's Pendigits x 100 + 50 check).
+``A`` and adds ``B`` first (Pendigits x 100 + 50: whether the units matter).
 Compare with the min-max records of the same jobs::
 
     python scripts/raw_units.py --data pool --models MNP --runs 3 --out results/pool_raw

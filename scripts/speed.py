@@ -32,7 +32,7 @@ Examples
 --------
     python scripts/speed.py --data pendigits gamma bank backdoor --threads 2
     python scripts/speed.py --skip fit --sizes 10000 100000 --out runs/speed_small.json
-    python scripts/speed.py --skip fit score scale --paths --threads 2 --out results/serving/speed.json
+    python scripts/speed.py --skip fit score scale --paths --threads 2 --out results/speed/scoring_paths.json
     python scripts/speed.py --skip fit score scale --stream-rows 1000000 4000000 \
         --out results/serving/stream.json
 """

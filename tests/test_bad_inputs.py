@@ -4,7 +4,7 @@ The detectors are those of :data:`deepod_mnp.DETECTORS` that live in this
 package (MNP, the AnoOnly detectors and their BN controls). Each case is a row
 of a table below; the parameter cases are generated from each class's
 ``_parameter_constraints``, so a new parameter is tried as soon as it is
-declared. Issue #15: nothing silent, nothing leaked, nothing lost.
+declared. The rule: nothing silent, nothing leaked, nothing lost.
 """
 from __future__ import annotations
 
@@ -434,7 +434,7 @@ def test_pickle_holds_nothing_of_the_scored_or_training_rows(name, data):
 # ----------------------------------------------------------- scoring memory
 @pytest.mark.parametrize("name", OURS)
 def test_scoring_keeps_no_representation_without_return_rep(name, fitted, data):
-    """Without ``return_rep`` no chunk's representation outlives the chunk (item 7 of issue #15)."""
+    """Without ``return_rep`` no chunk's representation outlives the chunk."""
     import weakref
 
     model = pickle.loads(pickle.dumps(fitted[name]))

@@ -1,4 +1,4 @@
-"""Drop-in use (issue #16): DeepOD's shared parameters and PyOD's detector API on every detector.
+"""Drop-in use: DeepOD's shared parameters and PyOD's detector API on every detector.
 
 DeepOD code builds detectors from one dict of shared parameters (its
 ``testbed/configs.yaml``, its tests); PyOD code calls ``predict_proba``,

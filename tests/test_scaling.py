@@ -1,6 +1,9 @@
 """Input scaling learned in fit: the scaler itself, its place in MNP, and the units of real data."""
 from __future__ import annotations
 
+import inspect
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -67,6 +70,18 @@ def test_bad_specs_are_refused(spec):
     with pytest.raises(ValueError, match="scaler"):
         MNP(scaler=spec).fit(np.zeros((20, 2)) + np.arange(20)[:, None], np.r_[np.zeros(19), 1])
     assert parse_spec(None) == parse_spec("none") == (None, None)
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [({"tail": "cut"}, "tail"),
+                                              ({"method": "quantile", "tail": "clip"}, "tail"),
+                                              ({"tail": "clip", "tail_bound": -1.0}, "tail_bound")])
+def test_scaler_errors_name_the_scalers_own_parameters(kwargs, named):
+    """FeatureScaler's errors name its own keyword (``tail``, ``tail_bound``), one that exists."""
+    with pytest.raises(ValueError) as err:
+        FeatureScaler(**kwargs).fit(np.arange(8.0).reshape(4, 2))
+    words = set(re.findall(r"\b[a-z_]+(?==|\b)", str(err.value)))
+    assert named in words and named in inspect.signature(FeatureScaler).parameters
+    assert not {w for w in words if w.startswith("scaler_")}, str(err.value)
 
 
 def test_mnp_scaler_is_a_preprocessing_step_and_none_is_the_identity(make_mnp, weak_data, tmp_path):

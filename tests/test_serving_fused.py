@@ -149,7 +149,7 @@ def test_fused_for_caches_and_rebuilds_when_the_weights_change(serving_data):
 
 @pytest.mark.parametrize("spec", ["minmax", "robust", "standard"])
 def test_the_detectors_own_scaler_is_folded_into_the_fused_scorer(serving_data, spec):
-    """MNP's learned input scaling (``scaler_``, issue 14) folds like a scikit-learn scaler: the fused
+    """MNP's learned input scaling (``scaler_``) folds like a scikit-learn scaler: the fused
     scorer on raw rows gives decision_function's scores."""
     model = MNP(**{**TINY_MNP, "scaler": spec}).fit(serving_data.X * 100 + 50, serving_data.y)
     X = random_rows(500, serving_data.X.shape[1]) * 100 + 50

@@ -11,9 +11,10 @@ reads only file names and row counts (never labels or scores):
 
 Defaults and design choices are made on *development splits* (carved from the
 training split only; see ``scripts/select_defaults.py``) of the choosing half,
-and may also use development splits of the nine main sets, as earlier rounds
-did. They are confirmed on the test splits of the confirming half and of the
-nine main sets. Both halves are published in BENCHMARKS.md.
+and may also use development splits of the nine main sets, as the earlier
+choices of defaults did. They are confirmed on the test splits of the
+confirming half and of the nine main sets. Both halves are published in
+BENCHMARKS.md.
 """
 from __future__ import annotations
 

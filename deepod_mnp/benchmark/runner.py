@@ -91,7 +91,8 @@ class BenchmarkConfig:
     n_jobs : int
         Jobs run at once (1: in this process).
     backend : {'loky', 'ray'}
-        joblib backend for ``n_jobs > 1``.
+        Where jobs run when ``n_jobs > 1``: ``'loky'``, joblib's worker
+        processes; ``'ray'``, Ray tasks on a Ray cluster (the module's "Clusters").
     threads : int, optional
         torch / BLAS threads per job; default ``$OMP_NUM_THREADS`` when set,
         else 1.

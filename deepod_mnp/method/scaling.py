@@ -84,12 +84,12 @@ class FeatureScaler:
         if self.method is not None and self.method not in METHODS:
             raise ValueError(f"scaler={self.method!r}; choose one of {METHODS} or None.")
         if self.tail is not None and self.tail not in TAILS:
-            raise ValueError(f"scaler_tail={self.tail!r}; choose one of {TAILS} or None.")
+            raise ValueError(f"FeatureScaler: tail={self.tail!r}; choose one of {TAILS} or None.")
         if self.tail is not None and self.method == "quantile":
-            raise ValueError("scaler_tail applies to the affine scalers, not to 'quantile'.")
+            raise ValueError("FeatureScaler: tail applies to the affine methods, not to 'quantile'.")
         if not (isinstance(self.tail_bound, (int, float)) and np.isfinite(self.tail_bound)
                 and self.tail_bound > 0):
-            raise ValueError(f"scaler_tail_bound must be a positive number, got {self.tail_bound!r}.")
+            raise ValueError(f"FeatureScaler: tail_bound must be a positive number, got {self.tail_bound!r}.")
 
     @property
     def is_affine(self) -> bool:

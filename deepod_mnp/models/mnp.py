@@ -49,7 +49,7 @@ from deepod_mnp.method.score_head import RECON_NORMS, relative_log_error
 
 logger = logging.getLogger(__name__)
 
-RECON_LOSSES = ("smooth_l1", "mse")  # l of e_i (recon_loss) and of Eq. 12 (score_loss)
+RECON_LOSSES = ("smooth_l1", "mse")  # l of e_i (recon_loss) and of the score loss (score_loss)
 HEAD_FEATURES_MIN_LABELED = 5  # head_features='auto': the input reaches the head from this many labels on
 _LOSS_COLUMNS = [f"loss_{n}" for n in MNPLoss.names] + [f"weight_{n}" for n in MNPLoss.names]
 #: Adam's eps in DeepOD's ``BaseDeepAD._training`` (main branch), so that both loops train alike
@@ -234,8 +234,8 @@ class MNP(BaseDetector, DeepODMNP):
         ``'auto'`` does so when ``y`` labels at least
         ``HEAD_FEATURES_MIN_LABELED`` (5) anomalies; with fewer, the head
         overfits the one or two labels. ``'auto'`` won on the development
-        splits (Donors 0.78 -> 0.98 AUC-PR on test, Cover, Celeba, Backdoor
-        0.83 -> 0.87) but was level on the confirming half (Mnist down), so
+        splits (Donors 0.79 -> 0.98 AUC-PR on test, Cover, Celeba, Backdoor
+        0.82 -> 0.87) but was level on the confirming half (Mnist down), so
         False (the paper's model) stays the default; try ``'auto'`` when
         dozens of anomalies are labeled.
     n_ensemble : int, default=3
