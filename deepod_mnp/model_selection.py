@@ -84,7 +84,8 @@ class AnomalyFoldSplit(BaseCrossValidator):
         if not 0 < self.eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction!r}.")
         if y is None:
-            raise ValueError("AnomalyFoldSplit.split needs y: 1 for a labeled anomaly, 0 for an unlabeled row.")
+            raise ValueError("AnomalyFoldSplit.split needs y: 1 for a labeled anomaly, 0 for an unlabeled "
+                             "row.")
         y = np.asarray(y).ravel()
         if not np.isin(y, (0, 1)).all():
             raise ValueError("y must hold only 0 (unlabeled) and 1 (labeled anomaly).")

@@ -99,7 +99,8 @@ OPTION_SETS = {
           "CatBoost+MNP_k1", "MNP_head", "CatBoost+MNP_head"],
 }
 FIXED = ["MNP", "CatBoost", "IForest", "LightGBM", "MNP_k1", "MNP_log", "MNP_head", "MNP+CatBoost",
-         "MNP+CatBoost+IForest", "CatBoost+MNP_log", "CatBoost+MNP_log+IForest", "CatBoost+MNP_k1", "MNP+IForest", "CatBoost+IForest",
+         "MNP+CatBoost+IForest", "CatBoost+MNP_log", "CatBoost+MNP_log+IForest", "CatBoost+MNP_k1",
+         "MNP+IForest", "CatBoost+IForest",
          "MNP+LightGBM"]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TINY_MNP, make_weak_data
+from conftest import make_weak_data
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV, cross_validate
 
@@ -40,7 +40,8 @@ def test_unlabeled_samples_are_fixed_disjoint_and_bounded():
         assert set(train[y[train] == 0]) == set(fit_rows)
         assert set(test[y[test] == 0]) == set(eval_rows)
     # same seed, same folds; another seed, other samples
-    again = [t.tolist() for t, _ in AnomalyFoldSplit(3, max_fit=1000, max_eval=700, random_state=3).split(None, y)]
+    same = AnomalyFoldSplit(3, max_fit=1000, max_eval=700, random_state=3)
+    again = [t.tolist() for t, _ in same.split(None, y)]
     assert again == [t.tolist() for t, _ in splitter.split(None, y)]
     assert AnomalyFoldSplit(3, max_fit=1000, max_eval=700, random_state=4).samples(y)[0].tolist() != \
         fit_rows.tolist()
@@ -116,9 +117,12 @@ def test_scorers_measure_held_out_anomalies_against_unseen_rows():
 
 
 def test_cross_validate_runs_mnp_with_the_users_labels():
-    data = make_weak_data(n_per_mode=100, n_anomalies=20, n_labeled=8, seed=1)
-    result = cross_validate(MNP(**{**TINY_MNP, "epochs": 5}), data.X, data.y, cv=AnomalyFoldSplit(3, random_state=0),
+    data = make_weak_data(n_per_mode=400, n_anomalies=40, n_labeled=12, seed=0)
+    result = cross_validate(MNP(device="cpu", random_state=0), data.X, data.y,
+                            cv=AnomalyFoldSplit(3, random_state=0),
                             scoring={"auc": heldout_anomaly_auc, "ap": heldout_anomaly_ap})
     assert len(result["test_auc"]) == 3
-    # planted anomalies far from three tight normal modes: held-out ones rank high among unseen rows
-    assert result["test_auc"].mean() > 0.85
+    # held-out anomalies far from three tight normal modes rank high among unseen rows: measured 0.856
+    # (folds 0.75, 0.91, 0.90), far from chance (0.5); AP against the 28 hidden anomalies is lower
+    assert result["test_auc"].mean() > 0.8 and result["test_auc"].min() > 0.65
+    assert result["test_ap"].mean() < result["test_auc"].mean()

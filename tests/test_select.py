@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import pytest
 from conftest import TINY_MNP
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from deepod_mnp import SelectByLabels, make_detector
@@ -131,7 +131,8 @@ def _refit_seed(random_state: int) -> int:
 
 def test_the_folds_fit_cheaper_stand_ins_and_the_refit_the_candidate():
     mnp, cat = parse_candidates({"m": ("MNP", {"epochs": 3}), "c": "CatBoost"})
-    assert mnp.make(0, "cpu", in_fold=True).get_params()["n_ensemble"] == FOLD_PARAMS["MNP"]["n_ensemble"] == 1
+    assert FOLD_PARAMS["MNP"]["n_ensemble"] == 1
+    assert mnp.make(0, "cpu", in_fold=True).get_params()["n_ensemble"] == 1
     assert mnp.make(0, "cpu").get_params()["n_ensemble"] == 3
     assert mnp.make(0, "cpu", in_fold=True).get_params()["epochs"] == 3
     assert cat.make(0, "cpu", in_fold=True).get_params()["iterations"] == 200
@@ -250,3 +251,19 @@ def test_without_the_boost_extra_the_selector_chooses_among_the_rest(monkeypatch
     monkeypatch.setattr(peers.LightGBMPeer, "available", classmethod(lambda cls: False))
     with pytest.raises(ValueError, match="no candidate .* is installed"):
         SelectByLabels(candidates={"a": "LightGBM", "b": "CatBoost"}).fit(X, y)
+
+
+def test_a_failed_fit_leaves_only_the_parameters(monkeypatch):
+    from deepod_mnp.benchmark import peers
+
+    def broken(self, X, y):
+        raise RuntimeError("the boosted classifier diverged")
+
+    monkeypatch.setattr(peers.LightGBMPeer, "fit", broken)
+    X, y, _ = _inliers_with_a_twist(11)
+    sel = SelectByLabels(candidates=PAIR, random_state=0)
+    with pytest.raises(RuntimeError, match="diverged"):
+        sel.fit(X, y)
+    assert set(vars(sel)) == set(sel.get_params(deep=False))
+    with pytest.raises(NotFittedError):
+        sel.decision_function(X)

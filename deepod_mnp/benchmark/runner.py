@@ -290,7 +290,7 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
         "n_labeled": int(np.sum(data["y_train_semi"])), "n_test": int(len(data["X_test"])),
         "n_features": int(data["X_train"].shape[1]), "device": device, "device_requested": device,
         "threads": threads,
-        "params": params or {}, "n_prototypes": None,
+        "params": params or {}, "n_prototypes": None, "chosen": None, "selection_rule": None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(device), "warnings": [], "error": None, "error_type": None}
     with limited_threads(threads), warnings.catch_warnings(record=True) as caught:
@@ -307,6 +307,9 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
             record["score_time"] = time.perf_counter() - start
             record.update(evaluate(data["y_test"], scores))
             record["n_prototypes"] = getattr(detector, "n_prototypes_", None)
+            # what a selecting detector chose, and by which rule
+            record["chosen"] = getattr(detector, "best_candidate_", None)
+            record["selection_rule"] = getattr(detector, "selection_rule_", None)
             record["device"] = _device_used(detector)
         except Exception as exc:  # noqa: BLE001 - a crashing detector is a result, not the end of the run
             record.update(_failure(exc))

@@ -308,8 +308,9 @@ class SelectByLabels(BaseDetector):
         if not np.any(y == 1):
             unsupervised = [c for c in parse_candidates(self.candidates) if c.unsupervised]
             if not unsupervised:
-                raise ValueError(f"y labels no anomaly and no candidate of {type(self).__name__} works without "
-                                 "labels; add an unsupervised one (IForest) or label the anomalies you know.")
+                raise ValueError(f"y labels no anomaly and no candidate of {type(self).__name__} works "
+                                 "without labels; add an unsupervised one (IForest) or label the anomalies "
+                                 "you know.")
             warnings.warn(f"y labels no anomaly: {type(self).__name__} cannot rank its candidates and fits "
                           f"{unsupervised[0].name}, which needs no labels.", UserWarning, stacklevel=3)
         return y
@@ -359,7 +360,7 @@ class SelectByLabels(BaseDetector):
 
     def _few_labels(self, X: np.ndarray, y: np.ndarray, candidates: list[Candidate],
                     rng: np.random.Generator) -> tuple[dict[str, list], list[str]]:
-        """The unsupervised candidates' held-out AUC on the labeled anomalies, and those that pass the gate."""
+        """The unsupervised candidates' held-out AUC on the labeled anomalies, and those passing the gate."""
         unsupervised = [c for c in candidates if c.unsupervised]
         if not unsupervised:
             return {}, []
@@ -410,6 +411,7 @@ class SelectByLabels(BaseDetector):
         self.decision_scores_ = np.asarray(self.best_estimator_.decision_scores_, dtype=np.float64)
         self._check_finite_stage("the chosen candidate's fit", "scores of the training data",
                                  bool(np.isfinite(self.decision_scores_).all()))
+        self._warn_if_constant_scores()
         self._set_threshold()
         self.n_features_in_ = X.shape[1]
         message = f"{type(self).__name__} chose {chosen} ({rule}, {n_labeled} labeled anomalies)"
@@ -513,10 +515,13 @@ class SelectByLabels(BaseDetector):
 
     # -------------------------------------------------------------- inference
     def _score(self, X: np.ndarray, return_rep: bool = False):
-        if return_rep:
-            raise ValueError(f"{type(self).__name__} has no representation to return (return_rep=True); "
-                             f"call best_estimator_.decision_function(X, return_rep=True) when it is MNP.")
-        return np.asarray(self.best_estimator_.decision_function(X), dtype=np.float64)
+        best = self.best_estimator_
+        if not return_rep:
+            return np.asarray(best.decision_function(X), dtype=np.float64)
+        if not isinstance(best, BaseDetector):
+            raise ValueError(f"return_rep=True: {type(self).__name__} chose {self.best_candidate_}, which has "
+                             "no representation; only a single detector of this package (MNP) has one.")
+        return best.decision_function(X, return_rep=True)
 
 
 def _auc(y: np.ndarray, scores: np.ndarray) -> float:
