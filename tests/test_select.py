@@ -267,3 +267,18 @@ def test_a_failed_fit_leaves_only_the_parameters(monkeypatch):
     assert set(vars(sel)) == set(sel.get_params(deep=False))
     with pytest.raises(NotFittedError):
         sel.decision_function(X)
+
+
+def test_a_table_with_text_columns_goes_in_raw_and_the_encoding_is_saved(tmp_path):
+    import pandas as pd
+
+    X, y, _ = _inliers_with_a_twist(12)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame["shop"] = np.where(X[:, 0] > 0, "north", "south")
+    sel = SelectByLabels(candidates=PAIR, random_state=0).fit(frame, y)
+    assert sel.encoder_ is not None and sel.n_features_in_ == 6 and sel.fit_info_["n_labeled_anomalies"] == 12
+    sel.save_model(tmp_path / "t.pt")
+    back = SelectByLabels.load_model(tmp_path / "t.pt")
+    new = frame.head(20).assign(shop=["east"] * 20)  # a category never seen: encoded as zeros, not fatal
+    np.testing.assert_array_equal(back.decision_function(new), sel.decision_function(new))
+    assert back.fit_info_ == sel.fit_info_

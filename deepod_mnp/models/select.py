@@ -30,6 +30,7 @@ from deepod_mnp._params import NONE, RANDOM_STATE, Interval, Predicate, validate
 from deepod_mnp._validation import check_y
 from deepod_mnp.base import BaseDetector, resolve_device, store_params
 from deepod_mnp.model_selection import AnomalyFoldSplit
+from deepod_mnp.preprocessing import TableEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -468,6 +469,8 @@ class SelectByLabels(BaseDetector):
             "feature_names_in_": [] if names is None else list(names),
             "decision_scores_": torch.from_numpy(np.asarray(self.decision_scores_, dtype=np.float64)),
             "threshold_": float(self.threshold_), "best_candidate_": self.best_candidate_,
+            "encoder_": None if self.encoder_ is None else self.encoder_.get_state(),
+            "fit_info_": dict(self.fit_info_),
             "selection_rule_": self.selection_rule_, "cv_results_": self.cv_results_,
             "members": [_member_state(m) for m in self._members()],
         }, path)
@@ -497,6 +500,13 @@ class SelectByLabels(BaseDetector):
             model.n_features_in_ = int(state["n_features_in_"])
             if state["feature_names_in_"]:
                 model.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+            encoder = state.get("encoder_")
+            model.encoder_ = None if encoder is None else TableEncoder.from_state(encoder)
+            columns = None if model.encoder_ is None else list(model.encoder_.feature_names_in_)
+            if columns is not None and columns != state["feature_names_in_"]:
+                raise persistence.CheckpointError("the encoder's columns are not the feature_names_in_ "
+                                                  "stored beside it")
+            model.fit_info_ = dict(state.get("fit_info_") or {})
             model.decision_scores_ = state["decision_scores_"].numpy()
             for name in ("best_candidate_", "selection_rule_", "cv_results_"):
                 setattr(model, name, state[name])
@@ -519,8 +529,8 @@ class SelectByLabels(BaseDetector):
         if not return_rep:
             return np.asarray(best.decision_function(X), dtype=np.float64)
         if not isinstance(best, BaseDetector):
-            raise ValueError(f"return_rep=True: {type(self).__name__} chose {self.best_candidate_}, which has "
-                             "no representation; only a single detector of this package (MNP) has one.")
+            raise ValueError(f"return_rep=True: {type(self).__name__} chose {self.best_candidate_}, which "
+                             "has no representation; only a single detector of this package (MNP) has one.")
         return best.decision_function(X, return_rep=True)
 
 
@@ -591,16 +601,18 @@ def _member_from_state(state: dict[str, Any], device: str | None) -> Any:
         return persistence.from_contents(DETECTORS[name].load(), contents, device,
                                          validate_params=validate_params)
     if kind in ("catboost", "lightgbm"):
-        from deepod_mnp.benchmark import peers
+        import importlib
 
-        peer = (peers.CatBoostPeer if kind == "catboost" else peers.LightGBMPeer)(**state["params"])
+        peer = DETECTORS["CatBoost" if kind == "catboost" else "LightGBM"].load()(**state["params"])
+        if not peer.available():
+            raise persistence.CheckpointError(f"it holds a {kind} model and {kind} is not installed "
+                                              "(pip install 'deepod-mnp[boost]')")
         data = state["model"]
         if kind == "catboost":
-            catboost = peers._require("catboost", "CatBoostPeer")
+            catboost = importlib.import_module("catboost")
             peer.estimator_ = catboost.CatBoostClassifier().load_model(blob=data.numpy().tobytes())
         else:
-            lightgbm = peers._require("lightgbm", "LightGBMPeer")
-            peer.estimator_ = lightgbm.Booster(model_str=data)
+            peer.estimator_ = importlib.import_module("lightgbm").Booster(model_str=data)
         peer.n_features_in_ = int(state["n_features_in_"])
         peer.decision_scores_ = state["decision_scores_"].numpy()
         return peer
