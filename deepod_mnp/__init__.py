@@ -29,13 +29,14 @@ _DEEPOD_HINT = (
 # public name -> module that defines it
 _LAZY = {"MNP": "deepod_mnp.models", "DevNetAnoOnly": "deepod_mnp.models",
          "DegenerateFitWarning": "deepod_mnp.models",
-         "DeepSADAnoOnly": "deepod_mnp.models", "DETECTORS": "deepod_mnp.registry",
+         "DeepSADAnoOnly": "deepod_mnp.models", "SelectByLabels": "deepod_mnp.models",
+         "DETECTORS": "deepod_mnp.registry",
          "make_detector": "deepod_mnp.registry",
          "register_with_deepod": "deepod_mnp.deepod_plugin",
          **{name: "deepod_mnp.saved" for name in ("load_model", "model_card", "format_card")}}
 
-__all__ = ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DegenerateFitWarning", "DETECTORS", "make_detector",
-           "register_with_deepod", "load_model", "model_card", "format_card", "__version__"]
+__all__ = ["MNP", "SelectByLabels", "DevNetAnoOnly", "DeepSADAnoOnly", "DegenerateFitWarning", "DETECTORS",
+           "make_detector", "register_with_deepod", "load_model", "model_card", "format_card", "__version__"]
 
 
 def _deepod_installed() -> bool:

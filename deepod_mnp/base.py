@@ -408,13 +408,17 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         self.decision_scores_ = self._score(X)
         self._check_finite_stage("training", "scores of the training data",
                                  bool(np.isfinite(self.decision_scores_).all()))
+        self._warn_if_constant_scores()
+        self._set_threshold()
+        self.n_features_in_ = X.shape[1]
+
+    def _warn_if_constant_scores(self) -> None:
+        """``DegenerateFitWarning`` when every training sample has the same score."""
         if np.ptp(self.decision_scores_) <= 1e-7 * max(1.0, float(np.abs(self.decision_scores_).max())):
             warnings.warn(f"{type(self).__name__} scores every training sample the same "
                           f"({self.decision_scores_[0]:.6g}): the fit ranks nothing. Check the input data "
                           "(constant or duplicated rows) and the training budget.",
-                          DegenerateFitWarning, stacklevel=3)
-        self._set_threshold()
-        self.n_features_in_ = X.shape[1]
+                          DegenerateFitWarning, stacklevel=4)
 
     def _fit_net(self, data: TrainingData) -> tuple[torch.nn.Module, pd.DataFrame]:
         """Prepare and train one network; returns it (in eval mode) and its loss history.

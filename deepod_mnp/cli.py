@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from deepod_mnp.data import DATA_ENV, SHORTCUTS
-from deepod_mnp.registry import DETECTORS
+from deepod_mnp.registry import DETECTORS, canonical_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -169,13 +169,17 @@ def _parse_models(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     if [n.lower() for n in names] == ["all"]:
         return list(DETECTORS)
-    lookup = {k.lower(): k for k in DETECTORS}
-    unknown = [n for n in names if n.lower() not in lookup]
+    known, unknown = [], []
+    for name in names:
+        try:
+            known.append(canonical_name(name))
+        except ValueError:
+            unknown.append(name)
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"unknown model(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
             f"choose from {', '.join(DETECTORS)} or 'all'")
-    return [lookup[n.lower()] for n in names]
+    return known
 
 
 def _parse_floats(text: str) -> list[float]:

@@ -92,10 +92,16 @@ def _contents(model: Any) -> dict[str, Any]:
 
 def save(model: Any, path: str | Path) -> None:
     """Write ``model`` (fitted) to ``path`` in format 2 (contents plus their sha256)."""
+    write(_contents(model), path)
+
+
+def write(contents: dict[str, Any], path: str | Path) -> None:
+    """Write ``contents`` (with its ``format`` entry) to ``path`` as a format-2 file: the contents'
+    bytes and their sha256."""
     buffer = io.BytesIO()
-    torch.save(_contents(model), buffer)
+    torch.save(contents, buffer)
     payload = buffer.getvalue()
-    torch.save({"format": checkpoint_format(type(model)), "sha256": hashlib.sha256(payload).hexdigest(),
+    torch.save({"format": contents["format"], "sha256": hashlib.sha256(payload).hexdigest(),
                 "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}, Path(path))
 
 
@@ -225,7 +231,31 @@ def load(cls: type, path: str | Path, device: str | None = None,
     path = Path(path)
     prefix = f"{path} is not a valid deepod-mnp {cls.model_name} checkpoint"
     try:
-        state = _read(cls, path)
+        return from_contents(cls, _read(cls, path), device, validate_params)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{prefix}: {exc}") from exc.__cause__
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(f"{prefix}: an entry has the wrong type or shape "
+                              f"({type(exc).__name__}: {exc})") from exc
+
+
+def read(cls: type, path: str | Path) -> dict[str, Any]:
+    """The checksum-verified contents of a checkpoint of ``cls`` (no check of the entries themselves)."""
+    path = Path(path)
+    try:
+        return _read(cls, path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path} is not a valid deepod-mnp {cls.model_name} checkpoint: {exc}") \
+            from exc.__cause__
+
+
+def from_contents(cls: type, state: dict[str, Any], device: str | None = None,
+                  validate_params: Callable[[Any], None] | None = None) -> Any:
+    """The fitted detector that checkpoint contents of ``cls`` (as :func:`save` writes them) describe.
+
+    Raises :class:`CheckpointError` (without the file's name) when an entry is missing or wrong.
+    """
+    try:
         version = state["format"].rpartition("/")[2]
         _check_contents(cls, state, version)
         params = dict(state["params"])
@@ -251,8 +281,7 @@ def load(cls: type, path: str | Path, device: str | None = None,
             _require(float(model.threshold_) == state["threshold_"],
                      "its stored threshold_ is not the one its stored decision_scores_ give")
         return model
-    except CheckpointError as exc:
-        raise CheckpointError(f"{prefix}: {exc}") from exc.__cause__
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
-        raise CheckpointError(f"{prefix}: an entry has the wrong type or shape "
-                              f"({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"an entry has the wrong type or shape ({type(exc).__name__}: {exc})") from exc

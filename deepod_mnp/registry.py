@@ -53,6 +53,8 @@ class DetectorSpec:
 _TAB = "deepod.models.tabular"
 DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
     DetectorSpec("MNP", "deepod_mnp.models.mnp", "MNP"),
+    # chooses among MNP, the boosted classifier and IForest with the labels passed to fit
+    DetectorSpec("SelectByLabels", "deepod_mnp.models.select", "SelectByLabels"),
     DetectorSpec("DevNetAnoOnly", "deepod_mnp.models.anoonly", "DevNetAnoOnly"),
     DetectorSpec("DeepSADAnoOnly", "deepod_mnp.models.anoonly", "DeepSADAnoOnly"),
     # AnoOnly's controls: the same network, batches and budget with the base method's whole loss
@@ -72,6 +74,20 @@ DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
     DetectorSpec("XGBoost", "deepod_mnp.benchmark.peers", "XGBoostPeer", has_device=False),
     DetectorSpec("XGBOD", "deepod_mnp.benchmark.peers", "XGBODPeer", has_device=False),
 ]}
+
+
+def canonical_name(name: str) -> str:
+    """The registered spelling of a detector name, looked up case-insensitively.
+
+    Raises
+    ------
+    ValueError
+        When no detector of :data:`DETECTORS` has that name; the message lists them.
+    """
+    lookup = {k.lower(): k for k in DETECTORS}
+    if not isinstance(name, str) or name.lower() not in lookup:
+        raise ValueError(f"Unknown detector {name!r}; choose from {sorted(DETECTORS)}.")
+    return lookup[name.lower()]
 
 
 def make_detector(name: str, *, random_state: int = 42, device: str = "auto", **params: Any) -> Any:
@@ -94,13 +110,10 @@ def make_detector(name: str, *, random_state: int = 42, device: str = "auto", **
     detector
         An unfitted detector with ``fit(X, y)`` and ``decision_function(X)``.
     """
-    lookup = {k.lower(): k for k in DETECTORS}
-    if name.lower() not in lookup:
-        raise ValueError(f"Unknown detector {name!r}; choose from {sorted(DETECTORS)}.")
-    spec = DETECTORS[lookup[name.lower()]]
+    spec = DETECTORS[canonical_name(name)]
     kwargs: dict[str, Any] = {**spec.defaults, "random_state": random_state}
     if spec.has_device:
-        if device == "auto" and spec.module != "deepod_mnp.models.mnp":
+        if device == "auto" and spec.module not in ("deepod_mnp.models.mnp", "deepod_mnp.models.select"):
             import torch  # here, not at module level: the CLI's --help must not load torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -34,6 +34,10 @@ OURS = [name for name, spec in DETECTORS.items()
         if spec.module.startswith("deepod_mnp.") and not spec.module.startswith("deepod_mnp.benchmark.")]
 #: A tiny training budget per detector (a fit takes a fraction of a second).
 BUDGET = {"MNP": {k: v for k, v in TINY_MNP.items() if k not in ("device", "random_state")}}
+# the selector with a tiny MNP and IForest as its candidates
+BUDGET["SelectByLabels"] = {"candidates": {"MNP": ("MNP", BUDGET["MNP"]), "IForest": "IForest"}}
+#: The detectors that train a network of their own (the selector trains its candidates').
+NETWORKS = [name for name in OURS if name != "SelectByLabels"]
 ANOONLY_BUDGET = dict(epochs=2, epoch_steps=4, batch_size=64, anomaly_batch_size=8, inference_batch_size=64)
 
 
@@ -43,7 +47,7 @@ def build(name: str, **params):
 
 
 def test_our_detectors_are_all_here():
-    assert OURS == ["MNP", "DevNetAnoOnly", "DeepSADAnoOnly", "DevNetBN", "DeepSADBN"]
+    assert OURS == ["MNP", "SelectByLabels", "DevNetAnoOnly", "DeepSADAnoOnly", "DevNetBN", "DeepSADBN"]
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +245,7 @@ def test_random_state_accepts_none_int_and_generators(name, data):
                                                 .decision_scores_).all()
 
 
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_unknown_activation_lists_the_valid_names(name, data):
     for act in ("Module", "Softmax", "relu"):
         with pytest.raises(ValueError, match=r"act must be one of \(.*'ReLU'.*'LeakyReLU'.*got '"):
@@ -249,7 +253,7 @@ def test_unknown_activation_lists_the_valid_names(name, data):
     assert np.isfinite(build(name, act="GELU").fit(data.X, data.y).decision_scores_).all()
 
 
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_epochs_zero_is_rejected(name, data):
     with pytest.raises(ValueError, match=r"epochs=0 is outside \[1"):
         build(name, epochs=0).fit(data.X, data.y)
@@ -267,7 +271,7 @@ def test_non_finite_parameter_is_about_the_parameter(name, param, value, data):
 
 
 # --------------------------------------------------------------- divergence
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_divergence_is_named_and_unfits(name, data):
     model = build(name, lr=1e30)
     with pytest.raises(RuntimeError, match=r"diverged: non-finite .*Try a smaller lr"):
@@ -290,7 +294,7 @@ class _Diverging:
         return super().training_forward(batch_x, net, criterion) * float("nan")
 
 
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_failed_fit_leaves_no_fitted_looking_detector(name, data):
     base = build(name)
     model = type("Diverging", (_Diverging, type(base)), {})(**base.get_params())
@@ -390,7 +394,7 @@ def test_inputs_not_modified_and_global_rngs_untouched(name, data, tmp_path, col
     torch.manual_seed(123)
     before = _rng_states()
     model = build(name).fit(X, y)
-    model.decision_function(X32, return_rep=True)
+    model.decision_function(X32, return_rep=name in NETWORKS)
     model.predict(X32)
     model.save_model(tmp_path / "m.pt")
     type(model).load_model(tmp_path / "m.pt").decision_function(X32)
@@ -422,7 +426,7 @@ def test_pickle_holds_nothing_of_the_scored_or_training_rows(name, data):
     before = pickle.dumps(model)
     big = np.random.default_rng(1).normal(size=(20_000, data.X.shape[1])).astype(np.float32)
     model.decision_function(big)
-    model.decision_function(big, return_rep=True)
+    model.decision_function(big, return_rep=name in NETWORKS)
     model.predict(big)
     after = pickle.dumps(model)
     assert len(after) == len(before)
@@ -432,7 +436,7 @@ def test_pickle_holds_nothing_of_the_scored_or_training_rows(name, data):
 
 
 # ----------------------------------------------------------- scoring memory
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_scoring_keeps_no_representation_without_return_rep(name, fitted, data):
     """Without ``return_rep`` no chunk's representation outlives the chunk."""
     import weakref
@@ -542,7 +546,7 @@ FORGED = {
 
 
 @pytest.mark.parametrize("case", list(FORGED))
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_forged_checkpoint_refused(name, case, saved, tmp_path):
     contents = _contents(saved[name])
     fmt = contents["format"]
@@ -633,7 +637,7 @@ def test_checkpoint_of_another_detector_refused(name, saved):
         type(build(name)).load_model(saved[other])
 
 
-@pytest.mark.parametrize("name", OURS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_round_trip_and_format_1_still_loads(name, fitted, saved, data, tmp_path):
     model = fitted[name]
     loaded = type(model).load_model(saved[name])

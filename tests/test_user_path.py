@@ -146,14 +146,17 @@ def test_identifier_text_column_must_be_dropped(tmp_path, capsys):
     assert "text column 'claim_id' has 192 distinct values in 192 rows" in err and ",drop=claim_id" in err
 
 
-def test_no_labeled_anomaly_warns_and_trains_on_the_unlabeled_rows(tmp_path, capsys):
+def test_no_labeled_anomaly_is_an_error_for_mnp_and_a_warning_for_the_selector(tmp_path, capsys):
     frame, y = _table()
     path, _ = _csv(tmp_path, frame, np.zeros_like(y))
-    assert main(_fit(path, tmp_path / "m.pt")) == 0
+    err = _error(capsys, _fit(path, tmp_path / "m.pt"))
+    assert "MNP needs at least one labeled anomaly" in err and "SelectByLabels" in err
+    assert main(_fit(path, tmp_path / "s.pt", "--model", "SelectByLabels", params={})) == 0
     captured = capsys.readouterr()
     assert "0 labeled anomalies" in captured.out
-    assert "warning: y labels no anomaly: MNP trains without the labeled-anomaly terms" in captured.err
-    assert deepod_mnp.load_model(tmp_path / "m.pt").fit_info_["n_labeled_anomalies"] == 0
+    assert "y labels no anomaly: SelectByLabels cannot rank its candidates and fits IForest" in captured.err
+    selector = deepod_mnp.load_model(tmp_path / "s.pt")
+    assert selector.best_candidate_ == "IForest" and selector.fit_info_["n_labeled_anomalies"] == 0
     err = _error(capsys, _fit(path, tmp_path / "a.pt", "--model", "DevNetAnoOnly", params={"epochs": 1}))
     assert "needs at least one labeled anomaly" in err
     err = _error(capsys, _fit(path, tmp_path / "h.pt", "--holdout", "0.2"))
@@ -167,7 +170,7 @@ def test_peers_are_refused_naming_what_fit_saves(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "DevNet is a benchmark peer that deepod-mnp cannot save safely" in err
-    assert "'fit' saves MNP, DevNetAnoOnly, DeepSADAnoOnly, DevNetBN, DeepSADBN" in err
+    assert "'fit' saves MNP, SelectByLabels, DevNetAnoOnly, DeepSADAnoOnly, DevNetBN, DeepSADBN" in err
 
 
 def test_fit_params_for_another_model_and_an_out_directory_are_usage_errors(tmp_path, capsys):

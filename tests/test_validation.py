@@ -78,14 +78,12 @@ def test_y_column_vector_and_bool_accepted(make_mnp, weak_data):
 
 
 @pytest.mark.parametrize("y", ["zeros", None], ids=["all-zero", "none"])
-def test_no_labeled_anomaly_warns_and_scores(make_mnp, weak_data, y):
+def test_no_labeled_anomaly_is_refused_with_what_to_do(make_mnp, weak_data, y):
     y = np.zeros(len(weak_data.X)) if y == "zeros" else None
-    with pytest.warns(UserWarning, match="no anomaly"):
-        model = make_mnp().fit(weak_data.X, y)
-    scores = model.decision_function(weak_data.X)
-    assert scores.shape == (len(weak_data.X),)
-    assert np.all(np.isfinite(scores))
-    assert np.all((scores >= 0) & (scores <= 1))
+    model = make_mnp()
+    with pytest.raises(ValueError, match="at least one labeled anomaly.*IForest.*SelectByLabels"):
+        model.fit(weak_data.X, y)
+    assert not hasattr(model, "n_features_in_")
 
 
 def test_labeled_anomaly_does_not_warn(make_mnp, weak_data):

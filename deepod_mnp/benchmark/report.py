@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 METRIC_NAMES = {"auc_pr": "AUC-PR", "auc_roc": "AUC-ROC", "ap": "Average precision"}
 _ENV_KEYS = ("host", "platform", "processor", "cpu_count", "python", "gpu")
 _COLUMNS = ["dataset", "model", "seed", "status", "auc_pr", "ap", "auc_roc", "fit_time", "score_time",
-            "n_train", "n_labeled", "n_test", "n_features", "n_prototypes", "labeled_ratio", "max_train",
+            "n_train", "n_labeled", "n_test", "n_features", "n_prototypes", "chosen", "selection_rule",
+            "labeled_ratio", "max_train",
             "device", "threads", "n_jobs", "backend", "error_type", "error", "params", "warnings", *_ENV_KEYS,
             "versions"]
 

@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 from deepod_mnp.benchmark.protocol import Split, evaluate, make_split, subsample_train
 from deepod_mnp.benchmark.report import results_frame
 from deepod_mnp.data import Dataset
-from deepod_mnp.registry import DETECTORS, make_detector
+from deepod_mnp.registry import DETECTORS, canonical_name, make_detector
 
 logger = logging.getLogger(__name__)
 FIT_THREADS_ENV = "DEEPOD_MNP_FIT_THREADS"  # read by BaseDetector._fit_threads
@@ -113,10 +113,10 @@ class BenchmarkConfig:
     retry_failed: bool = False
 
     def __post_init__(self) -> None:
-        self.models = list(dict.fromkeys(canonical_model(m) for m in self.models))
+        self.models = list(dict.fromkeys(canonical_name(m) for m in self.models))
         if not self.models:
             raise ValueError(f"No model to run; name at least one of {sorted(DETECTORS)}.")
-        self.model_params = {canonical_model(m): dict(p) for m, p in self.model_params.items()}
+        self.model_params = {canonical_name(m): dict(p) for m, p in self.model_params.items()}
         if self.runs < 1 or self.n_jobs < 1:
             raise ValueError(f"runs and n_jobs must be >= 1; got runs={self.runs}, n_jobs={self.n_jobs}.")
         if self.backend not in BACKENDS:
@@ -156,14 +156,6 @@ class Job:
     dataset: str
     model: str
     seed: int
-
-
-def canonical_model(name: str) -> str:
-    """The registry spelling of a model name, or a ValueError listing the valid ones."""
-    lookup = {k.lower(): k for k in DETECTORS}
-    if name.lower() not in lookup:
-        raise ValueError(f"Unknown model {name!r}; choose from {sorted(DETECTORS)}.")
-    return lookup[name.lower()]
 
 
 def job_path(out_dir: str | os.PathLike, job: Job) -> Path:
@@ -298,7 +290,7 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
         "n_labeled": int(np.sum(data["y_train_semi"])), "n_test": int(len(data["X_test"])),
         "n_features": int(data["X_train"].shape[1]), "device": device, "device_requested": device,
         "threads": threads,
-        "params": params or {}, "n_prototypes": None,
+        "params": params or {}, "n_prototypes": None, "chosen": None, "selection_rule": None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(device), "warnings": [], "error": None, "error_type": None}
     with limited_threads(threads), warnings.catch_warnings(record=True) as caught:
@@ -315,6 +307,9 @@ def run_job(job: Job, data: dict[str, np.ndarray], *, device: str = "auto",
             record["score_time"] = time.perf_counter() - start
             record.update(evaluate(data["y_test"], scores))
             record["n_prototypes"] = getattr(detector, "n_prototypes_", None)
+            # what a selecting detector chose, and by which rule
+            record["chosen"] = getattr(detector, "best_candidate_", None)
+            record["selection_rule"] = getattr(detector, "selection_rule_", None)
             record["device"] = _device_used(detector)
         except Exception as exc:  # noqa: BLE001 - a crashing detector is a result, not the end of the run
             record.update(_failure(exc))

@@ -1,0 +1,192 @@
+"""Compare selection rules on the raw material of ``scripts/selection_design.py`` (development splits).
+
+For every data set and seed it reads the candidates' development scores and
+cross-validation scores, computes what each rule would have chosen and the
+development AUC-PR of that choice, and prints mean development AUC-PR per rule
+(each data set weighs the same: seeds are averaged first), split by the number
+of labeled anomalies (one, or two and more). ``--table FILE`` writes the
+per-split table (one row per data set, seed and rule) for the record.
+
+    python scripts/selection_rules.py /work/seldesign/r01 [more dirs] [--table results/...csv]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
+
+
+def auc_pr(y: np.ndarray, s: np.ndarray) -> float:
+    precision, recall, _ = precision_recall_curve(y, s)
+    return float(auc(recall, precision))
+
+
+def z(s: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    sd = ref.std()
+    return (s - ref.mean()) / (sd if sd > 0 else 1.0)
+
+
+def load(path: Path) -> dict:
+    with np.load(path, allow_pickle=False) as f:
+        d = {k: f[k] for k in f.files}
+    d["header"] = json.loads(str(d["header"]))
+    return d
+
+
+def candidates_of(d: dict) -> list[str]:
+    return [k[:-4] for k in d if k.endswith(":dev") and not k.startswith("MNP_nolabel")]
+
+
+def fold_count(d: dict, cand: str) -> int:
+    return sum(1 for k in d if k.startswith(f"{cand}:fold") and k.endswith(":held"))
+
+
+#: With ``--proxy``: the folds are those of the cheaper stand-ins (``MNP~``: one member; ``CatBoost~``: 200
+#: rounds), as the selector fits them; the development scores stay the full candidates'.
+USE_PROXY = False
+
+
+def fold_metric(d: dict, parts: list[str], metric: str) -> float:
+    """Mean over folds of the metric of a candidate or a blend (parts) on the folds."""
+    if USE_PROXY:
+        parts = [f"{p}~" if f"{p}~:fold0:held" in d else p for p in parts]
+    n = min(fold_count(d, p) for p in parts)
+    if n == 0:
+        return np.nan
+    vals = []
+    for g in range(n):
+        held = [d[f"{p}:fold{g}:held"] for p in parts]
+        ev = [d[f"{p}:fold{g}:eval"] for p in parts]
+        fit = [d[f"{p}:fold{g}:fit"] for p in parts]
+        if len(parts) > 1:  # standardise each member by its scores on its own fitting sample
+            held = [z(h, f) for h, f in zip(held, fit)]
+            ev = [z(e, f) for e, f in zip(ev, fit)]
+            fit = [z(f, f) for f in fit]
+        h, e, f = np.mean(held, 0), np.mean(ev, 0), np.mean(fit, 0)
+        if metric.startswith("ins"):  # rank among the fold's own fitting rows (in-sample)
+            e = f
+        y = np.r_[np.zeros(len(e)), np.ones(len(h))]
+        s = np.r_[e, h]
+        vals.append(roc_auc_score(y, s) if metric.endswith("auc") else average_precision_score(y, s))
+    return float(np.mean(vals))
+
+
+def dev_score(d: dict, parts: list[str]) -> float:
+    if len(parts) == 1:
+        return auc_pr(d["yd"], d[f"{parts[0]}:dev"])
+    s = np.mean([z(d[f"{p}:dev"], d[f"{p}:train"]) for p in parts], 0)
+    return auc_pr(d["yd"], s)
+
+
+#: Option sets the rules choose from (each option a candidate or a blend of candidates).
+OPTION_SETS = {
+    "A": ["MNP", "CatBoost", "MNP+CatBoost"],
+    "B": ["MNP", "CatBoost", "IForest", "MNP+CatBoost"],
+    "C": ["MNP", "CatBoost", "IForest", "MNP+CatBoost", "MNP+CatBoost+IForest"],
+    "G": ["MNP", "CatBoost", "IForest", "MNP+CatBoost+IForest"],
+    "H": ["MNP", "CatBoost", "IForest", "MNP+CatBoost", "MNP+IForest", "CatBoost+IForest",
+          "MNP+CatBoost+IForest"],
+    "L": ["MNP_log", "CatBoost", "IForest", "CatBoost+MNP_log", "CatBoost+MNP_log+IForest"],
+    "M": ["MNP", "MNP_log", "CatBoost", "IForest", "CatBoost+MNP_log", "CatBoost+MNP_log+IForest",
+          "MNP+CatBoost", "MNP+CatBoost+IForest"],
+    "D": ["MNP", "CatBoost", "MNP+CatBoost", "MNP_log", "CatBoost+MNP_log", "MNP_k1", "CatBoost+MNP_k1"],
+    "E": ["MNP", "CatBoost", "IForest", "LightGBM", "MNP+CatBoost", "MNP+LightGBM"],
+    "F": ["MNP", "CatBoost", "IForest", "MNP+CatBoost", "MNP_log", "CatBoost+MNP_log", "MNP_k1",
+          "CatBoost+MNP_k1", "MNP_head", "CatBoost+MNP_head"],
+}
+FIXED = ["MNP", "CatBoost", "IForest", "LightGBM", "MNP_k1", "MNP_log", "MNP_head", "MNP+CatBoost",
+         "MNP+CatBoost+IForest", "CatBoost+MNP_log", "CatBoost+MNP_log+IForest", "CatBoost+MNP_k1",
+         "MNP+IForest", "CatBoost+IForest",
+         "MNP+LightGBM"]
+
+
+def analyse(d: dict, margins=(0.0, 0.01, 0.02, 0.05)) -> dict[str, float]:
+    """Development AUC-PR of fixed choices, the oracle and every rule on one split."""
+    h = d["header"]
+    have = {k[:-4] for k in d if k.endswith(":dev")}
+    out: dict[str, float] = {}
+    for opt in FIXED:
+        if all(p in have for p in opt.split("+")):
+            out[opt] = dev_score(d, opt.split("+"))
+    out["oracle"] = max(out[c] for c in ("MNP", "CatBoost", "IForest") if c in out)
+    if h["n_labeled"] >= 2:
+        for metric in ("oos_auc", "ins_auc", "oos_ap"):
+            for set_name, options in OPTION_SETS.items():
+                options = [o for o in options if all(p in have for p in o.split("+"))]
+                fm = {o: fold_metric(d, o.split("+"), metric) for o in options}
+                for default in ("MNP+CatBoost", "MNP+CatBoost+IForest", "CatBoost+MNP_log",
+                                "CatBoost+MNP_log+IForest"):
+                    if default not in options:
+                        continue
+                    tag = {"MNP+CatBoost": "", "MNP+CatBoost+IForest": "/3", "CatBoost+MNP_log": "/l",
+                           "CatBoost+MNP_log+IForest": "/l3"}[default]
+                    for margin in margins:
+                        best = max(options, key=lambda o: (fm[o], -options.index(o)))
+                        choice = best if fm[best] > fm[default] + margin else default
+                        out[f"cv{set_name}{tag}[{metric},{margin}]"] = dev_score(d, choice.split("+"))
+    # IForest (no labels needed) can be ranked on every labeled anomaly, one label or more
+    if "IForest" in have and fold_count(d, "IForest"):
+        f_if = fold_metric(d, ["IForest"], "oos_auc")
+        for tau in (0.8, 0.9, 0.95, 0.99):
+            choice = "MNP+CatBoost+IForest" if f_if >= tau else "MNP+CatBoost"
+            out[f"gateIF3[{tau}]"] = dev_score(d, choice.split("+"))
+            choice = "CatBoost+MNP_log+IForest" if f_if >= tau else "CatBoost+MNP_log"
+            out[f"gateIFl3[{tau}]"] = dev_score(d, choice.split("+"))
+    # the rule SelectByLabels applies (models/select.py): below MIN_CV_LABELS the default blend, joined by
+    # IForest when it ranks the labeled anomalies above the gate; from MIN_CV_LABELS on, option set L
+    # cross-validated with the default kept unless beaten by more than the margin
+    if h["n_labeled"] >= 5:
+        out["SelectByLabels"] = out["cvL/l[oos_auc,0.01]"]
+    elif "gateIFl3[0.9]" in out:
+        out["SelectByLabels"] = out["gateIFl3[0.9]"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", nargs="+")
+    ap.add_argument("--proxy", nargs="+", help="folders of --folds-only results (one per folder of DIRS, "
+                    "in the same order) whose folds replace the full candidates' folds")
+    ap.add_argument("--top", type=int, default=40, help="rows of each summary")
+    ap.add_argument("--table")
+    args = ap.parse_args()
+    global USE_PROXY
+    USE_PROXY = bool(args.proxy)
+    rows = []
+    proxies = args.proxy or [None] * len(args.dirs)
+    if len(proxies) != len(args.dirs):
+        ap.error("--proxy needs one folder per folder of DIRS")
+    for folder, proxy in zip(args.dirs, proxies):
+        for path in sorted(Path(folder).glob("*.npz")):
+            d = load(path)
+            h = d["header"]
+            if proxy and (Path(proxy) / path.name).exists():
+                extra = load(Path(proxy) / path.name)
+                d.update({k: v for k, v in extra.items() if "~" in k})
+            res = analyse(d)
+            for rule, v in res.items():
+                rows.append({"data": h["data"], "seed": h["seed"], "ratio": h["ratio"],
+                             "n_labeled": h["n_labeled"], "rule": rule, "dev_auc_pr": v})
+    df = pd.DataFrame(rows)
+    if args.table:
+        df.to_csv(args.table, index=False)
+    df["labels"] = np.where(df.n_labeled >= 2, "2+", "1")
+    per_set = df.groupby(["labels", "ratio", "data", "rule"]).dev_auc_pr.mean().reset_index()
+    pd.set_option("display.width", 200)
+    for (labels, ratio), g in per_set.groupby(["labels", "ratio"]):
+        t = g.pivot(index="data", columns="rule", values="dev_auc_pr")
+        print(f"\n== {labels} labels, ratio {ratio}: {len(t)} data sets")
+        summary = pd.DataFrame({"mean": t.mean(), "wins_vs_MNP": (t.gt(t["MNP"], axis=0)).sum(),
+                                "losses_vs_MNP": (t.lt(t["MNP"], axis=0)).sum()})
+        if "CatBoost" in t:
+            summary["wins_vs_CB"] = t.gt(t["CatBoost"], axis=0).sum()
+            summary["losses_vs_CB"] = t.lt(t["CatBoost"], axis=0).sum()
+        print(summary.sort_values("mean", ascending=False).head(args.top).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
