@@ -66,7 +66,8 @@ class PrescaleScaler:
         elif self.method == "standard":
             self.center_, self.scale_ = X.mean(axis=0), _safe_scale(X.std(axis=0), span)
         elif self.method == "quantile":  # on at most 100,000 rows (seed 0), 1,000 quantiles
-            sub = X if len(X) <= 100_000 else X[np.random.default_rng(0).choice(len(X), 100_000, replace=False)]
+            keep = np.random.default_rng(0).choice(len(X), min(len(X), 100_000), replace=False)
+            sub = X if len(X) <= 100_000 else X[keep]
             self.quantiles_ = np.percentile(sub, np.linspace(0, 100, min(1000, len(sub))), axis=0)
         return self
 
@@ -79,7 +80,7 @@ class PrescaleScaler:
             out = np.empty_like(X)
             for j in range(X.shape[1]):
                 q = self.quantiles_[:, j]
-                # mean of the forward and backward interpolation (as scikit-learn does): ties map to the middle
+                # the mean of the forward and backward interpolation (scikit-learn's): ties map to the middle
                 out[:, j] = 0.5 * (np.interp(X[:, j], q, refs) - np.interp(-X[:, j], -q[::-1], -refs[::-1]))
             return norm.ppf(np.clip(out, 1e-7, 1 - 1e-7)).astype(dtype)
         out = (X - self.center_) / self.scale_
@@ -118,8 +119,8 @@ class HeadFeaturesMember(MemberNet):
 class MNPWithOptions(MNP):
     """:class:`deepod_mnp.MNP` with ``head_features`` and ``fixed_dec_target`` (see the module docstring)."""
 
-    _parameter_constraints: ClassVar[dict] = {**MNP._parameter_constraints,
-                                              "head_features": [BOOLEAN, "auto"], "fixed_dec_target": [BOOLEAN]}
+    _parameter_constraints: ClassVar[dict] = {
+        **MNP._parameter_constraints, "head_features": [BOOLEAN, "auto"], "fixed_dec_target": [BOOLEAN]}
     _fitted_attributes: ClassVar[tuple[str, ...]] = (*MNP._fitted_attributes, "head_features_")
 
     def __init__(self, *, head_features: bool | str = False, fixed_dec_target: bool = False,

@@ -38,6 +38,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from removed_options import MNPWithOptions, prescaler
 from sklearn.model_selection import train_test_split
 
 from deepod_mnp import MNP
@@ -51,7 +52,6 @@ from deepod_mnp.benchmark.protocol import (
 )
 from deepod_mnp.data import load_dataset
 from deepod_mnp.registry import make_detector
-from removed_options import MNPWithOptions, prescaler
 
 MAIN = ("pendigits", "thyroid", "cardio", "pima", "annthyroid", "vehicle_insurance", "gamma", "bank",
         "backdoor")
@@ -128,9 +128,9 @@ def main() -> None:
                 if key(ds.name, json.dumps(cand), seed, args.raw, json.dumps(args.affine)) in done:
                     continue
                 t0 = time.perf_counter()
-                removed = {"head_features", "fixed_dec_target"} & set(params)
+                mnp = MNPWithOptions if {"head_features", "fixed_dec_target"} & set(params) else MNP
                 model = (make_detector(model_name, random_state=seed, **params) if model_name
-                         else (MNPWithOptions if removed else MNP)(random_state=seed, **params)).fit(Xf_in, yf)
+                         else mnp(random_state=seed, **params)).fit(Xf_in, yf)
                 rows.append({"data": ds.name, "candidate": json.dumps(cand), "seed": seed,
                              "dev_auc_pr": auc_pr(yd, model.decision_function(Xd_in)),
                              "fit_s": time.perf_counter() - t0, "raw": args.raw,
