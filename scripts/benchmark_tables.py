@@ -308,8 +308,9 @@ def select_tables() -> None:
                                  {"nine main sets (5 seeds)": MAIN}, reference=REFERENCE))
     chosen = results_frame([r for d in ("results/pool", "results/main") for r in _records(d)])
     chosen = chosen[(chosen["model"] == REFERENCE) & (chosen["seed"] < 45)]
-    counts = chosen.groupby(["selection_rule", "chosen"]).size().rename("fits").reset_index()
-    print(markdown_table(counts.set_index(["selection_rule", "chosen"]), "rule, choice"))
+    counts = chosen.groupby(["selection_rule", "chosen"]).size().rename("fits (33 sets x 3 seeds)")
+    counts.index = [f"{rule}: {choice}" for rule, choice in counts.index]
+    print(markdown_table(counts.to_frame(), "rule: choice"))
     print()
     select_fit_time()
 

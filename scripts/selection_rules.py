@@ -154,7 +154,8 @@ def analyse(d: dict, margins=(0.0, 0.01, 0.02, 0.05)) -> dict[str, float]:
 #: The rows of the summary: single candidates, the blends, the rule SelectByLabels applies, the oracle.
 SUMMARY_RULES = {
     "MNP": "MNP (paper defaults)", "MNP_log": "MNP, recon_norm='log'", "MNP_k1": "MNP, n_prototypes=1",
-    "MNP_head": "MNP, head_features=True", "CatBoost": "CatBoost", "LightGBM": "LightGBM", "IForest": "IForest",
+    "MNP_head": "MNP, head_features=True", "CatBoost": "CatBoost", "LightGBM": "LightGBM",
+    "IForest": "IForest",
     "MNP+CatBoost": "blend MNP + CatBoost", "CatBoost+MNP_log": "blend CatBoost + MNP-log",
     "CatBoost+MNP_log+IForest": "blend CatBoost + MNP-log + IForest",
     "MNP+CatBoost+IForest": "blend MNP + CatBoost + IForest",
@@ -182,9 +183,9 @@ def summary_markdown(df: pd.DataFrame) -> str:
             continue
         cells = ["—" if pd.isna(table.loc[rule, c]) else f"{table.loc[rule, c]:.3f}" for c in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {everything.get(rule, np.nan):.3f} |")
-    return ("Mean development AUC-PR (each data set weighs the same; seeds 42-44 averaged first). Development "
-            "splits of the choosing half, the nine main sets and the four embedding sets; the test and "
-            "validation splits are never used. Printed by scripts/selection_rules.py.\n\n"
+    return ("Mean development AUC-PR (each data set weighs the same; seeds 42-44 averaged first). "
+            "Development splits of the choosing half, the nine main sets and the four embedding sets; "
+            "the test and validation splits are never used. Printed by scripts/selection_rules.py.\n\n"
             + "\n".join(lines) + "\n")
 
 

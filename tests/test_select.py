@@ -315,3 +315,17 @@ def test_on_bundled_pendigits_the_default_selector_beats_both_of_its_main_candid
     sel = SelectByLabels(random_state=42, device="cpu").fit(split.X_train, split.y_train_semi)
     assert sel.selection_rule_ == "few labels" and sel.best_candidate_.startswith("CatBoost+MNP-log")
     assert auc_pr(split.y_test, sel.decision_function(split.X_test)) > 0.85
+
+
+def test_onnx_export_follows_the_choice(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
+
+    X, y, _ = _inliers_with_a_twist(13)
+    alone = SelectByLabels(candidates={"MNP": MNP_TINY}, random_state=0, device="cpu").fit(X, y)
+    export_onnx(alone, tmp_path / "m.onnx")
+    np.testing.assert_allclose(OnnxScorer(tmp_path / "m.onnx").decision_function(X.astype(np.float32)),
+                               alone.decision_function(X), rtol=1e-4, atol=1e-5)
+    blend = SelectByLabels(candidates=PAIR, blends=["LightGBM+IForest"], margin=1.0, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="chose LightGBM\\+IForest, which is no single network"):
+        export_onnx(blend, tmp_path / "b.onnx")
