@@ -166,6 +166,26 @@ SUMMARY_RULES = {
 }
 
 
+#: MNP fitted with no label (its score, its reconstruction error alone, its prototype dissimilarity alone)
+#: against IForest, which needs none.
+NO_LABEL = {"MNP_nolabel": "MNP's score", "MNP_nolabel_recon": "MNP's reconstruction error alone",
+            "MNP_nolabel_sim": "MNP's prototype dissimilarity alone", "IForest": "IForest"}
+
+
+def no_label_markdown(df: pd.DataFrame) -> str:
+    """Development AUC-ROC and AUC-PR of MNP fitted without labels, against IForest (1 % splits)."""
+    df = df[df["rule"].str.startswith("no label: ") & (df["ratio"] == 0.01)]
+    per_set = df.groupby(["data", "rule"])[["dev_auc_roc", "dev_auc_pr"]].mean().groupby("rule").mean()
+    n_sets = df["data"].nunique()
+    lines = [f"| fitted without labels ({n_sets} sets) | AUC-ROC | AUC-PR |", "|---|---|---|"]
+    for name, label in NO_LABEL.items():
+        key = f"no label: {name}"
+        if key in per_set.index:
+            roc, pr = per_set.loc[key, "dev_auc_roc"], per_set.loc[key, "dev_auc_pr"]
+            lines.append(f"| {label} | {roc:.3f} | {pr:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def summary_markdown(df: pd.DataFrame) -> str:
     """Mean development AUC-PR of the summary's rules, per labeled ratio and by the number of labels."""
     df = df[df["rule"].isin(SUMMARY_RULES)].copy()
@@ -215,11 +235,20 @@ def main() -> None:
             for rule, v in res.items():
                 rows.append({"data": h["data"], "seed": h["seed"], "ratio": h["ratio"],
                              "n_labeled": h["n_labeled"], "rule": rule, "dev_auc_pr": v})
+            for name in NO_LABEL:  # MNP fitted without any label, and IForest, by AUC-ROC
+                if f"{name}:dev" in d:
+                    rows.append({"data": h["data"], "seed": h["seed"], "ratio": h["ratio"],
+                                 "n_labeled": h["n_labeled"], "rule": f"no label: {name}",
+                                 "dev_auc_pr": auc_pr(d["yd"], d[f"{name}:dev"]),
+                                 "dev_auc_roc": roc_auc_score(d["yd"], d[f"{name}:dev"])})
     df = pd.DataFrame(rows)
-    if args.table:
-        df.to_csv(args.table, index=False)
+    if args.table:  # the summary's rules, per data set, seed and ratio (the record behind summary.md)
+        kept = df["rule"].isin(SUMMARY_RULES) | df["rule"].str.startswith("no label: ")
+        df[kept].round(6).to_csv(args.table, index=False)
     if args.summary:
-        Path(args.summary).write_text(summary_markdown(df))
+        Path(args.summary).write_text(summary_markdown(df[~df["rule"].str.startswith("no label: ")]) + "\n"
+                                      + no_label_markdown(df))
+    df = df[~df["rule"].str.startswith("no label: ")]
     df["labels"] = np.where(df.n_labeled >= 2, "2+", "1")
     per_set = df.groupby(["labels", "ratio", "data", "rule"]).dev_auc_pr.mean().reset_index()
     pd.set_option("display.width", 200)
