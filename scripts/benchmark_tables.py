@@ -1,6 +1,7 @@
 """Print the tables of BENCHMARKS.md and README.md, and draw their figure, from the committed results.
 
-    python scripts/benchmark_tables.py headline  # README's table: every model, the nine main sets and all 33
+    python scripts/benchmark_tables.py headline  # README's table: SelectByLabels against every model
+    python scripts/benchmark_tables.py select    # SelectByLabels on each half, the 9 and the 33; its fit time
     python scripts/benchmark_tables.py main      # the nine main sets (5 seeds): AUC-PR, AUC-ROC, W-T-L
     python scripts/benchmark_tables.py paper     # MNP's AUC-PR against the paper's on the sets the paper has
     python scripts/benchmark_tables.py pool      # all 33 sets (3 seeds): per set, per group, fit times
@@ -10,6 +11,7 @@
     python scripts/benchmark_tables.py dev FILE  # a select_defaults.py CSV: development AUC-PR per candidate
     python scripts/benchmark_tables.py all       # all of the above, each under a '## name' line
     python scripts/benchmark_tables.py figure [PATH]   # the W-T-L figure (default FIGURE below)
+    python scripts/benchmark_tables.py sets [PATH]     # per-set AUC-PR, selector and peers (SETS_FIGURE)
 
 Everything is read from ``results/`` (run from the repository root); nothing is fitted.
 ``tests/test_docs.py`` checks that every numeric table of BENCHMARKS.md is printed here or
@@ -40,15 +42,21 @@ from deepod_mnp.benchmark.report import (
 MAIN = ["pendigits", "thyroid", "cardio", "pima", "annthyroid", "vehicle_insurance", "gamma", "bank",
         "backdoor"]
 ALL_33 = MAIN + list(CHOOSING) + list(CONFIRMING)
-POOL_MODELS = ["MNP", "DevNet", "RoSAS", "FeaWAD", "DeepSAD", "PReNet", "CatBoost", "LightGBM", "XGBoost",
-               "XGBOD", "IForest"]
-MAIN_MODELS = ["MNP", "DevNet", "RoSAS", "PReNet", "DeepSAD", "FeaWAD", "DeepIsolationForest", "DeepSVDD",
-               "IForest", "CatBoost", "LightGBM", "XGBoost", "XGBOD"]
+POOL_MODELS = ["SelectByLabels", "MNP", "DevNet", "RoSAS", "FeaWAD", "DeepSAD", "PReNet", "CatBoost",
+               "LightGBM", "XGBoost", "XGBOD", "IForest"]
+MAIN_MODELS = ["SelectByLabels", "MNP", "DevNet", "RoSAS", "PReNet", "DeepSAD", "FeaWAD",
+               "DeepIsolationForest", "DeepSVDD", "IForest", "CatBoost", "LightGBM", "XGBoost", "XGBOD"]
 GROUPS = {"confirming half (12 sets)": list(CONFIRMING), "nine main sets (seeds 42-44)": MAIN,
           "choosing half (12 sets)": list(CHOOSING), "all 33 sets": ALL_33}
 DEV_FILES = ["results/defaults/scaler_dev.csv", "results/defaults/mnp_options_dev.csv",
              "results/defaults/score_head_dev.csv"]
-FIGURE = "results/headline/mnp_vs_peers.png"
+FIGURE = "results/headline/selector_vs_peers.png"
+SETS_FIGURE = "results/headline/per_set.png"
+#: The detector the headline compares with every other: the one we recommend (BENCHMARKS, "Choosing").
+REFERENCE = "SelectByLabels"
+#: The selector's peers in its own tables: its candidates, and DeepOD's DevNet.
+SELECT_PEERS = ["SelectByLabels", "MNP", "CatBoost", "IForest", "DevNet", "LightGBM"]
+SELECT_FIT = "results/select_fit_time"
 
 
 @functools.cache
@@ -96,18 +104,19 @@ def _wtl(row: pd.Series) -> tuple[str, str]:
 
 
 def headline_summary() -> pd.DataFrame:
-    """Per model: sets, mean AUC-PR, MNP's W-T-L and Wilcoxon p on the nine (5 seeds) and all 33 (3 seeds)."""
-    main = group_summary(main_frame(), {"main": MAIN}).set_index("model")
-    pool = group_summary(pool_frame(), {"all": ALL_33}).set_index("model")
+    """Per model: sets, mean AUC-PR, :data:`REFERENCE`'s W-T-L and Wilcoxon p on the nine (5 seeds) and all
+    33 (3 seeds)."""
+    main = group_summary(main_frame(), {"main": MAIN}, reference=REFERENCE).set_index("model")
+    pool = group_summary(pool_frame(), {"all": ALL_33}, reference=REFERENCE).set_index("model")
     table = main.add_suffix("_main").join(pool.add_suffix("_all"), how="outer")
     table.index = table.index.astype(str)
-    # the strongest peer first: the smallest share of sets on which MNP is higher (all 33, then the nine)
+    # the strongest peer first: the smallest share of sets on which the reference is higher (33, then 9)
     share = {key: table[f"wins_{key}"] / table[[f"{c}_{key}" for c in ("wins", "ties", "losses")]].sum(axis=1)
              for key in ("all", "main")}
-    peers = table.assign(share_all=share["all"], share_main=share["main"]).drop(index="MNP")
+    peers = table.assign(share_all=share["all"], share_main=share["main"]).drop(index=REFERENCE)
     peers = peers.sort_values(["share_all", "share_main"], na_position="last").drop(columns=["share_all",
                                                                                              "share_main"])
-    return pd.concat([table.loc[["MNP"]], peers])
+    return pd.concat([table.loc[[REFERENCE]], peers])
 
 
 def headline() -> None:
@@ -118,9 +127,9 @@ def headline() -> None:
         wtl_all, p_all = _wtl(row.rename(lambda c: c.removesuffix("_all")))
         cells[model] = {
             "nine main sets: mean AUC-PR": _mean_cell(row["mean_main"], row["n_datasets_main"], len(MAIN)),
-            "MNP W-T-L (9)": wtl_main, "p (9)": p_main,
+            "W-T-L (9)": wtl_main, "p (9)": p_main,
             "all 33 sets: mean AUC-PR": _mean_cell(row["mean_all"], row["n_datasets_all"], len(ALL_33)),
-            "MNP W-T-L (33)": wtl_all, "p (33)": p_all}
+            "W-T-L (33)": wtl_all, "p (33)": p_all}
     print(markdown_table(pd.DataFrame(cells).T, "model"))
 
 
@@ -244,14 +253,14 @@ def speed_tables() -> None:
 
 
 # --- the figure: MNP's wins, ties and losses against each peer, nine main sets and all 33
-COLOURS = {"MNP higher": "#2a7f62", "equal (3 decimals)": "#b8b8b8", "MNP lower": "#c8553d"}
+COLOURS = {f"{REFERENCE} higher": "#2a7f62", "equal (3 decimals)": "#b8b8b8", f"{REFERENCE} lower": "#c8553d"}
 
 
 def figure(path: str = FIGURE) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    table = headline_summary().drop(index="MNP")
+    table = headline_summary().drop(index=REFERENCE)
     fig = Figure(figsize=(9.0, 0.36 * len(table) + 1.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=True, width_ratios=[1.0, 1.7])
@@ -283,8 +292,78 @@ def figure(path: str = FIGURE) -> Path:
     axes[0].set_yticks(y, list(table.index))
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, frameon=False,
                fontsize=9)
-    fig.suptitle("MNP against each peer: on how many data sets MNP's mean test AUC-PR is higher, equal or "
-                 "lower\n(paired Wilcoxon p over those data sets on the right)", fontsize=10)
+    fig.suptitle(f"{REFERENCE} against each peer: on how many data sets its mean test AUC-PR is higher, "
+                 "equal or lower\n(paired Wilcoxon p over those data sets on the right)", fontsize=10)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def select_tables() -> None:
+    """SelectByLabels against its candidates and DevNet on each half, the nine main sets and all 33."""
+    pool = frame("results/pool", "results/main", models=SELECT_PEERS, seeds=3, datasets=ALL_33)
+    print(group_summary_markdown(pool, GROUPS, reference=REFERENCE))
+    print(group_summary_markdown(frame("results/main", models=SELECT_PEERS, datasets=MAIN),
+                                 {"nine main sets (5 seeds)": MAIN}, reference=REFERENCE))
+    chosen = results_frame([r for d in ("results/pool", "results/main") for r in _records(d)])
+    chosen = chosen[(chosen["model"] == REFERENCE) & (chosen["seed"] < 45)]
+    counts = chosen.groupby(["selection_rule", "chosen"]).size().rename("fits (33 sets x 3 seeds)")
+    counts.index = [f"{rule}: {choice}" for rule, choice in counts.index]
+    print(markdown_table(counts.to_frame(), "rule: choice"))
+    print()
+    select_fit_time()
+
+
+def select_fit_time() -> None:
+    """The selector's fit time against its slowest candidate's, all fitted in one run (seed 42)."""
+    df = frame(SELECT_FIT, models=[REFERENCE, "CatBoost", "MNP", "IForest"], datasets=ALL_33)
+    fit = aggregate(df, "fit_time")["mean"].unstack("model").rename(columns={"MNP": "MNP-log"})
+    fit["slowest candidate"] = fit[["CatBoost", "MNP-log", "IForest"]].max(axis=1)
+    fit["selector / slowest"] = fit[REFERENCE] / fit["slowest candidate"]
+    print(markdown_table(fit.round(2).astype(object).where(fit.notna(), "—"), "data set"))
+    ratio = fit["selector / slowest"].dropna()
+    print(f"\nSelectByLabels / its slowest candidate over {len(ratio)} sets: {ratio.min():.2f}-"
+          f"{ratio.max():.2f}, median {np.median(ratio):.2f}; above 3 on {int((ratio > 3).sum())}")
+    # scoring speed where the test split is large enough to time (30,000 rows or more)
+    score = aggregate(df, "score_time")["mean"].unstack("model").rename(columns={"MNP": "MNP-log"})
+    n_test = df.groupby("dataset", observed=True)["n_test"].first()
+    big = n_test[n_test >= 30_000].index
+    rate = ((n_test[big].to_numpy()[:, None] / score.loc[big]) / 1e3).map(lambda v: f"{v:,.0f}")
+    chosen = results_frame(list(_records(SELECT_FIT)))
+    chosen = chosen[chosen["model"] == REFERENCE].set_index("dataset")["chosen"]
+    rate.insert(0, "chosen", [chosen.get(d, "") for d in rate.index])
+    rate.insert(1, "test rows", [f"{int(n):,}" for n in n_test[big]])
+    print("\nScoring speed, thousand rows per second (one thread):\n")
+    print(markdown_table(rate, "data set"))
+
+
+def sets_figure(path: str = SETS_FIGURE) -> Path:
+    """Per data set (all 33, 3 seeds), each detector's mean test AUC-PR, sorted by the selector's."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    models = [REFERENCE, "MNP", "CatBoost", "IForest", "DevNet"]
+    means = aggregate(frame("results/pool", "results/main", models=models, seeds=3, datasets=ALL_33),
+                      "auc_pr")["mean"].unstack("model")
+    means = means.sort_values(REFERENCE)
+    fig = Figure(figsize=(8.0, 0.24 * len(means) + 1.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    y = np.arange(len(means))
+    styles = {REFERENCE: ("#1b7837", "o", 7), "MNP": ("#2166ac", "s", 5), "CatBoost": ("#b2182b", "D", 5),
+              "IForest": ("#999999", "^", 5), "DevNet": ("#e08214", "v", 5)}
+    for model in models:
+        colour, marker, size = styles[model]
+        ax.plot(means[model], y, linestyle="none", marker=marker, markersize=size, color=colour,
+                label=f"{model} (mean {means[model].mean():.3f})", alpha=0.9 if model == REFERENCE else 0.7)
+    ax.hlines(y, means.min(axis=1), means.max(axis=1), color="#dddddd", linewidth=1, zorder=0)
+    ax.set_yticks(y, [f"{name} *" if name in CONFIRMING else name for name in means.index], fontsize=7.5)
+    ax.set_xlabel("mean test AUC-PR (3 seeds; 1 % of the anomalies labeled)")
+    ax.set_xlim(0, 1.02)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_title("All 33 data sets, sorted by SelectByLabels (* the confirming half)", fontsize=10)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -292,8 +371,9 @@ def figure(path: str = FIGURE) -> Path:
 
 
 def all_tables() -> None:
-    sections = [("headline", headline), ("main", main_tables), ("paper", paper_table), ("pool", pool_tables),
-                ("fit", fit_ratio), ("speed", speed_tables), ("head", head_tables)]
+    sections = [("headline", headline), ("select", select_tables), ("main", main_tables),
+                ("paper", paper_table), ("pool", pool_tables), ("fit", fit_ratio), ("speed", speed_tables),
+                ("head", head_tables)]
     sections += [(f"dev {path}", functools.partial(dev_table, path)) for path in DEV_FILES]
     for name, func in sections:
         print(f"## {name}\n")
@@ -301,8 +381,9 @@ def all_tables() -> None:
         print()
 
 
-COMMANDS = {"headline": headline, "main": main_tables, "paper": paper_table, "pool": pool_tables,
-            "fit": fit_ratio, "speed": speed_tables, "head": head_tables, "all": all_tables}
+COMMANDS = {"headline": headline, "select": select_tables, "main": main_tables, "paper": paper_table,
+            "pool": pool_tables, "fit": fit_ratio, "speed": speed_tables, "head": head_tables,
+            "all": all_tables}
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
@@ -310,6 +391,8 @@ if __name__ == "__main__":
         dev_table(sys.argv[2])
     elif what == "figure":
         print(figure(*sys.argv[2:3]))
+    elif what == "sets":
+        print(sets_figure(*sys.argv[2:3]))
     elif what in COMMANDS:
         COMMANDS[what]()
     else:

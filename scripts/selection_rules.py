@@ -7,7 +7,12 @@ development AUC-PR of that choice, and prints mean development AUC-PR per rule
 of labeled anomalies (one, or two and more). ``--table FILE`` writes the
 per-split table (one row per data set, seed and rule) for the record.
 
-    python scripts/selection_rules.py /work/seldesign/r01 [more dirs] [--table results/...csv]
+    python scripts/selection_rules.py OUT/r01 OUT/r05 --proxy OUT/r01p OUT/r05p \
+        --table results/selection_design/rules.csv --summary results/selection_design/summary.md
+
+(``OUT`` holds what ``scripts/selection_design.py`` wrote: ``--ratio 0.01`` into ``r01`` and
+``--ratio 0.05`` into ``r05``, full fits; ``--folds-only`` with the fold stand-ins into ``r01p`` and
+``r05p``.)
 """
 from __future__ import annotations
 
@@ -146,11 +151,70 @@ def analyse(d: dict, margins=(0.0, 0.01, 0.02, 0.05)) -> dict[str, float]:
     return out
 
 
+#: The rows of the summary: single candidates, the blends, the rule SelectByLabels applies, the oracle.
+SUMMARY_RULES = {
+    "MNP": "MNP (paper defaults)", "MNP_log": "MNP, recon_norm='log'", "MNP_k1": "MNP, n_prototypes=1",
+    "MNP_head": "MNP, head_features=True", "CatBoost": "CatBoost", "LightGBM": "LightGBM",
+    "IForest": "IForest",
+    "MNP+CatBoost": "blend MNP + CatBoost", "CatBoost+MNP_log": "blend CatBoost + MNP-log",
+    "CatBoost+MNP_log+IForest": "blend CatBoost + MNP-log + IForest",
+    "MNP+CatBoost+IForest": "blend MNP + CatBoost + IForest",
+    "cvL/l[oos_auc,0.01]": "cross-validation, 2+ labels (default blend CatBoost + MNP-log, margin 0.01)",
+    "gateIFl3[0.9]": "default blend, IForest joins when it ranks the labels >= 0.9",
+    "SelectByLabels": "SelectByLabels' rule (gate below 5 labels, cross-validation from 5)",
+    "oracle": "oracle: the best of MNP, CatBoost, IForest per split",
+}
+
+
+#: MNP fitted with no label (its score, its reconstruction error alone, its prototype dissimilarity alone)
+#: against IForest, which needs none.
+NO_LABEL = {"MNP_nolabel": "MNP's score", "MNP_nolabel_recon": "MNP's reconstruction error alone",
+            "MNP_nolabel_sim": "MNP's prototype dissimilarity alone", "IForest": "IForest"}
+
+
+def no_label_markdown(df: pd.DataFrame) -> str:
+    """Development AUC-ROC and AUC-PR of MNP fitted without labels, against IForest (1 % splits)."""
+    df = df[df["rule"].str.startswith("no label: ") & (df["ratio"] == 0.01)]
+    per_set = df.groupby(["data", "rule"])[["dev_auc_roc", "dev_auc_pr"]].mean().groupby("rule").mean()
+    n_sets = df["data"].nunique()
+    lines = [f"| fitted without labels ({n_sets} sets) | AUC-ROC | AUC-PR |", "|---|---|---|"]
+    for name, label in NO_LABEL.items():
+        key = f"no label: {name}"
+        if key in per_set.index:
+            roc, pr = per_set.loc[key, "dev_auc_roc"], per_set.loc[key, "dev_auc_pr"]
+            lines.append(f"| {label} | {roc:.3f} | {pr:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(df: pd.DataFrame) -> str:
+    """Mean development AUC-PR of the summary's rules, per labeled ratio and by the number of labels."""
+    df = df[df["rule"].isin(SUMMARY_RULES)].copy()
+    df["labels"] = np.where(df.n_labeled >= 5, "5+", np.where(df.n_labeled >= 2, "2-4", "1"))
+    per_set = df.groupby(["ratio", "labels", "data", "rule"]).dev_auc_pr.mean().reset_index()
+    table = per_set.groupby(["rule", "ratio", "labels"]).dev_auc_pr.mean().unstack(["ratio", "labels"])
+    sets = per_set.groupby(["ratio", "labels"]).data.nunique()
+    everything = df.groupby(["data", "ratio", "rule"]).dev_auc_pr.mean().unstack("rule").mean()
+    columns = sorted(table.columns)
+    head = ["rule", *[f"{int(r * 100)} %, {lab} labels ({sets[(r, lab)]} sets)" for r, lab in columns],
+            "all (mean over sets and ratios)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rule, label in SUMMARY_RULES.items():
+        if rule not in table.index:
+            continue
+        cells = ["—" if pd.isna(table.loc[rule, c]) else f"{table.loc[rule, c]:.3f}" for c in columns]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {everything.get(rule, np.nan):.3f} |")
+    return ("Mean development AUC-PR (each data set weighs the same; seeds 42-44 averaged first). "
+            "Development splits of the choosing half, the nine main sets and the four embedding sets; "
+            "the test and validation splits are never used. Printed by scripts/selection_rules.py.\n\n"
+            + "\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--proxy", nargs="+", help="folders of --folds-only results (one per folder of DIRS, "
                     "in the same order) whose folds replace the full candidates' folds")
+    ap.add_argument("--summary", help="write the main rules' table (Markdown) to this file")
     ap.add_argument("--top", type=int, default=40, help="rows of each summary")
     ap.add_argument("--table")
     args = ap.parse_args()
@@ -171,9 +235,20 @@ def main() -> None:
             for rule, v in res.items():
                 rows.append({"data": h["data"], "seed": h["seed"], "ratio": h["ratio"],
                              "n_labeled": h["n_labeled"], "rule": rule, "dev_auc_pr": v})
+            for name in NO_LABEL:  # MNP fitted without any label, and IForest, by AUC-ROC
+                if f"{name}:dev" in d:
+                    rows.append({"data": h["data"], "seed": h["seed"], "ratio": h["ratio"],
+                                 "n_labeled": h["n_labeled"], "rule": f"no label: {name}",
+                                 "dev_auc_pr": auc_pr(d["yd"], d[f"{name}:dev"]),
+                                 "dev_auc_roc": roc_auc_score(d["yd"], d[f"{name}:dev"])})
     df = pd.DataFrame(rows)
-    if args.table:
-        df.to_csv(args.table, index=False)
+    if args.table:  # the summary's rules, per data set, seed and ratio (the record behind summary.md)
+        kept = df["rule"].isin(SUMMARY_RULES) | df["rule"].str.startswith("no label: ")
+        df[kept].round(6).to_csv(args.table, index=False)
+    if args.summary:
+        Path(args.summary).write_text(summary_markdown(df[~df["rule"].str.startswith("no label: ")]) + "\n"
+                                      + no_label_markdown(df))
+    df = df[~df["rule"].str.startswith("no label: ")]
     df["labels"] = np.where(df.n_labeled >= 2, "2+", "1")
     per_set = df.groupby(["labels", "ratio", "data", "rule"]).dev_auc_pr.mean().reset_index()
     pd.set_option("display.width", 200)

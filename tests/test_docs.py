@@ -88,7 +88,7 @@ def _check_command(command: str, parser, targets: set[str]) -> str | None:
             return f"{script} does not exist"
         if script == "scripts/benchmark_tables.py" and len(rest) > 1:
             tables = _load_script("benchmark_tables")
-            if rest[1] not in {*tables.COMMANDS, "dev", "figure"}:
+            if rest[1] not in {*tables.COMMANDS, "dev", "figure", "sets"}:
                 return f"benchmark_tables.py has no table {rest[1]!r}"
     return None
 

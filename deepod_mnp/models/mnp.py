@@ -278,8 +278,8 @@ class MNP(BaseDetector, DeepODMNP):
         *BaseDetector._saved_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_")
     _anomalies_required = (
         "without one, its scoring network sees only rows taken as normal and ranks anomalies below normal "
-        "rows (mean AUC-ROC 0.39 on the development splits of scripts/selection_design.py, where IForest "
-        "reaches 0.79); fit IForest, or SelectByLabels, which fits IForest when y labels no anomaly")
+        "rows (mean AUC-ROC 0.39 on the development splits of results/selection_design, where IForest "
+        "reaches 0.77); fit IForest, or SelectByLabels, which fits IForest when y labels no anomaly")
 
     def __init__(self, *, epochs: int = 5, epoch_steps: int | str = "auto", batch_size: int = 128,
                  anomaly_batch_size: int = 32, lr: float = 5e-3, weight_decay: float = 5e-4,

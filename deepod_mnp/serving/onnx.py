@@ -93,6 +93,13 @@ def score_module(model: Any) -> nn.Module:
                          "itself, and the ONNX graph takes numbers only, so it cannot carry that encoding: "
                          "score with the checkpoint ('deepod-mnp score --model MODEL.pt'), or fit on numeric "
                          "columns to export.")
+    if hasattr(model, "best_estimator_"):  # SelectByLabels: its choice, when that is one network of ours
+        best = model.best_estimator_
+        if not hasattr(best, "inference_forward"):
+            raise ValueError(f"{type(model).__name__} chose {model.best_candidate_}, which is no single "
+                             "network of deepod-mnp, so it has no ONNX graph: score with the checkpoint "
+                             "('deepod-mnp score --model MODEL.pt') or serve it with MLflow.")
+        return score_module(best)
     net = getattr(model, "net", None)
     members = getattr(net, "members", None)
     if members is not None and all(hasattr(m, "prototypes") for m in members):
@@ -113,8 +120,10 @@ def export_onnx(model: Any, path: str | Path, *, opset: int = 18) -> Path:
 
     Parameters
     ----------
-    model : fitted MNP, DevNetAnoOnly or DeepSADAnoOnly
-        The detector (fitted or loaded with ``load_model``).
+    model : fitted MNP, DevNetAnoOnly, DeepSADAnoOnly or SelectByLabels
+        The detector (fitted or loaded with ``load_model``); a SelectByLabels
+        exports when it chose a single MNP (a blend or a boosted classifier
+        has no graph here: ``ValueError``).
     path : path-like
         Output ``.onnx`` file (weights embedded).
     opset : int, default=18
