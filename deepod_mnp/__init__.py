@@ -26,18 +26,6 @@ _DEEPOD_HINT = (
     "or run `make install` in a checkout of deepod-mnp (see README, 'Installation')."
 )
 
-# public name -> module that defines it
-_LAZY = {"MNP": "deepod_mnp.models", "DevNetAnoOnly": "deepod_mnp.models",
-         "DegenerateFitWarning": "deepod_mnp.models",
-         "DeepSADAnoOnly": "deepod_mnp.models", "SelectByLabels": "deepod_mnp.models",
-         "DETECTORS": "deepod_mnp.registry",
-         "make_detector": "deepod_mnp.registry",
-         "register_with_deepod": "deepod_mnp.deepod_plugin",
-         **{name: "deepod_mnp.saved" for name in ("load_model", "model_card", "format_card")}}
-
-__all__ = ["MNP", "SelectByLabels", "DevNetAnoOnly", "DeepSADAnoOnly", "DegenerateFitWarning", "DETECTORS",
-           "make_detector", "register_with_deepod", "load_model", "model_card", "format_card", "__version__"]
-
 
 def _deepod_installed() -> bool:
     try:
@@ -49,7 +37,17 @@ def _deepod_installed() -> bool:
 if not _deepod_installed():
     raise ImportError(_DEEPOD_HINT)
 
-from deepod_mnp.deepod_plugin import register_lazily  # noqa: E402 - light: imports only the standard library
+# light: the standard library only
+from deepod_mnp.deepod_plugin import register_lazily, register_with_deepod  # noqa: E402
+from deepod_mnp.registry import DETECTORS, make_detector  # noqa: E402
+from deepod_mnp.registry import OURS as _OURS  # noqa: E402
+
+# public name -> module that defines it, loaded on first use: our detectors (the registry's table), ...
+_LAZY = {**{name: DETECTORS[name].module for name in _OURS}, "DegenerateFitWarning": "deepod_mnp.base",
+         **{name: "deepod_mnp.saved" for name in ("load_model", "model_card", "format_card")}}
+
+__all__ = [*_OURS, "DegenerateFitWarning", "DETECTORS", "make_detector", "register_with_deepod", "load_model",
+           "model_card", "format_card", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

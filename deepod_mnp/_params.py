@@ -11,7 +11,7 @@ or a string literal (``'auto'``) that the value may equal.
 
 It also holds the forms of DeepOD's shared network parameters, which every
 detector declares through :class:`~deepod_mnp.base.BaseDetector`:
-``hidden_dims`` (:func:`parse_hidden_dims`), ``act`` (:func:`activation`) and
+``hidden_dims`` (:func:`parse_hidden_dims`), ``act`` (:data:`ACTIVATION_NAMES`) and
 ``epoch_steps=-1`` (:data:`FULL_PASS_STEPS`).
 """
 from __future__ import annotations
@@ -130,8 +130,6 @@ FULL_PASS_STEPS = Predicate(
     lambda v: isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v == -1,
     "-1 (one full pass over the unlabeled samples per epoch)")
 
-#: Activations DeepOD documents for its MLPs (every name of :data:`ACTIVATION_NAMES` works).
-ACTIVATIONS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 #: Every ``act`` accepted: the element-wise activations of ``torch.nn`` that need no argument (DeepOD's
 #: MLPs instantiate ``torch.nn.modules.activation.<act>()``). ``Threshold`` (needs arguments),
 #: ``GLU`` (halves the width), ``MultiheadAttention`` and the softmaxes are not element-wise; ``Module``
@@ -166,13 +164,6 @@ def _is_hidden_dims(hidden_dims: Any) -> bool:
     except ValueError:
         return False
     return True
-
-
-def activation(act: str) -> torch.nn.Module:
-    """A new module of the activation named ``act`` in ``torch.nn`` (DeepOD's ``act``), e.g. ``'ReLU'``."""
-    if not (isinstance(act, str) and act in ACTIVATION_NAMES):
-        raise ValueError(f"act must be one of {ACTIVATION_NAMES}, got {act!r}.")
-    return getattr(torch.nn.modules.activation, act)()
 
 
 HIDDEN_DIMS = Predicate(_is_hidden_dims, "a comma-separated string, an int or a list of positive ints "

@@ -20,7 +20,6 @@ import platform
 import time
 import warnings
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -39,6 +38,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 from deepod_mnp import persistence
+from deepod_mnp._chunks import score_chunks
 from deepod_mnp._params import (
     ACTIVATION,
     BOOLEAN,
@@ -46,15 +46,17 @@ from deepod_mnp._params import (
     HIDDEN_DIMS,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
+    NONE,
     POSITIVE_INT,
     POSITIVE_REAL,
     RANDOM_STATE,
     Interval,
+    Options,
     Predicate,
     validate_params,
 )
 from deepod_mnp._validation import check_feature_names, check_scoring_X, check_X, check_y, feature_names
-from deepod_mnp.method.scaling import FeatureScaler, is_valid_spec, make_scaler
+from deepod_mnp.method.scaling import DEFAULT_SCALER, FeatureScaler, make_scaler
 from deepod_mnp.preprocessing import TableEncoder, has_text
 
 logger = logging.getLogger(__name__)
@@ -108,7 +110,8 @@ def store_params(estimator: Any, params: dict[str, Any]) -> None:
             setattr(estimator, name, value)
 
 
-def _draw_seed(rng: np.random.Generator) -> int:
+def draw_seed(rng: np.random.Generator) -> int:
+    """A seed for another generator (torch's), drawn from the fit's."""
     return int(rng.integers(2**31 - 1))
 
 
@@ -180,8 +183,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         "random_state": RANDOM_STATE,
         "device": [Predicate(lambda v: isinstance(v, (str, torch.device)), "a torch device string such as "
                                                                          "'auto', 'cpu' or 'cuda:0'")],
-        "scaler": [Predicate(is_valid_spec, "None or a scaler such as 'minmax', 'robust' or "
-                             "'robust+clip' (deepod_mnp.method.scaling)")],
+        "scaler": [Options((DEFAULT_SCALER,)), NONE],  # min-max scaling learned in fit, or X as given
     }
     #: The fitted state after ``fit`` (``feature_names_in_`` besides, for DataFrames).
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
@@ -312,23 +314,34 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         try:
             with self._fit_threads():
                 threads = torch.get_num_threads()
-                self._fit(X, y, device)
+                # the network and the detector's own fitted state, as the hooks return them; the training
+                # scores are computed with them, every other fitted attribute follows
+                self._set_fitted({"device_": device, **self._fit(X, y, device)})
+                scores = self._training_scores(X)
+            self._check_finite_stage("training", "scores of the training data",
+                                     bool(np.isfinite(scores).all()))
+            self._warn_if_constant_scores(scores)
+            self._set_fitted({
+                "decision_scores_": scores, **self._threshold(scores), "scaler_": scaler, "encoder_": encoder,
+                # a table's columns, before encoding
+                "n_features_in_": X.shape[1] if encoder is None else len(encoder.feature_names_in_),
+                **({} if names is None else {"feature_names_in_": names}),
+                "fit_info_": {
+                    "n_samples": int(len(X)), "n_net_features": int(X.shape[1]),
+                    "n_labeled_anomalies": int(np.sum(y == 1)),
+                    "fit_seconds": round(time.perf_counter() - start, 3), "device": str(device),
+                    "torch_threads": int(threads),
+                    "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "versions": _versions(self)}})
         except BaseException:
             self._clear_fitted(keep=before)  # nothing of a failed fit stays, the device copy of X included
             raise
-        self.scaler_ = scaler
-        self.encoder_ = encoder
-        if encoder is not None:
-            self.n_features_in_ = len(encoder.feature_names_in_)  # the table's columns, before encoding
-        if names is not None:
-            self.feature_names_in_ = names
-        self.fit_info_ = {
-            "n_samples": int(len(X)), "n_net_features": int(X.shape[1]),
-            "n_labeled_anomalies": int(np.sum(y == 1)), "fit_seconds": round(time.perf_counter() - start, 3),
-            "device": str(self.device_), "torch_threads": int(threads),
-            "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(self)}
         return self
+
+    def _set_fitted(self, state: dict[str, Any]) -> None:
+        """Assign fitted attributes (only ``fit`` and ``load_model`` do; hooks return, never set, them)."""
+        for name, value in state.items():
+            setattr(self, name, value)
 
     @contextlib.contextmanager
     def _fit_threads(self) -> Iterator[None]:
@@ -395,41 +408,47 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             out[start:stop] = scaler.transform(src[start:stop], np.float32)
         return out
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, device: torch.device) -> None:
-        self.device_ = device
+    def _fit(self, X: np.ndarray, y: np.ndarray, device: torch.device) -> dict[str, Any]:
+        """Prepare and train the network with DeepOD's hooks; the fitted state they give.
+
+        ``training_prepare`` gets the device copy of X and the fit's generator
+        (:class:`TrainingData`) inside ``torch.random.fork_rng``, so a hook that
+        seeds torch's global generator (AnoOnly's initial weights) leaves the
+        caller's alone. Returns ``net_`` (in eval mode), ``loss_history_`` and
+        :meth:`_fitted_state` of what ``training_prepare`` returned.
+        """
         rng = np.random.default_rng(self.random_state)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # restored after
             X_t = torch.from_numpy(X).to(device)
             data = TrainingData(X_t, y, X_t[torch.from_numpy(np.flatnonzero(y == 0)).to(device)], rng)
-            self.net, self.loss_history_ = self._fit_net(data)
-            del data, X_t
+            loader, net, criterion = self.training_prepare(X_t, y, data=data)
+            history = self._loss_history(self._training(loader, net, criterion))
+            state = {"net_": net.eval(), "loss_history_": history,
+                     **self._fitted_state(loader, net, criterion)}
+            del data, X_t, loader
         self._check_finite_stage("training", "weights",
-                                 all(bool(torch.isfinite(p).all()) for p in self.net.state_dict().values()))
-        self.decision_scores_ = self._score(X)
-        self._check_finite_stage("training", "scores of the training data",
-                                 bool(np.isfinite(self.decision_scores_).all()))
-        self._warn_if_constant_scores()
-        self._set_threshold()
-        self.n_features_in_ = X.shape[1]
+                                 all(bool(torch.isfinite(p).all()) for p in net.state_dict().values()))
+        return state
 
-    def _warn_if_constant_scores(self) -> None:
+    def _fitted_state(self, loader: Any, net: torch.nn.Module, criterion: Any) -> dict[str, Any]:
+        """The detector's own fitted attributes, read from what ``training_prepare`` returned (none here)."""
+        return {}
+
+    def _loss_history(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``loss_history_`` from :meth:`_training`'s rows, one per epoch (as they are by default)."""
+        return rows
+
+    def _training_scores(self, X: np.ndarray) -> np.ndarray:
+        """``decision_scores_``: the scores of the (scaled) training rows."""
+        return self._score(X)
+
+    def _warn_if_constant_scores(self, scores: np.ndarray) -> None:
         """``DegenerateFitWarning`` when every training sample has the same score."""
-        if np.ptp(self.decision_scores_) <= 1e-7 * max(1.0, float(np.abs(self.decision_scores_).max())):
+        if np.ptp(scores) <= 1e-7 * max(1.0, float(np.abs(scores).max())):
             warnings.warn(f"{type(self).__name__} scores every training sample the same "
-                          f"({self.decision_scores_[0]:.6g}): the fit ranks nothing. Check the input data "
+                          f"({scores[0]:.6g}): the fit ranks nothing. Check the input data "
                           "(constant or duplicated rows) and the training budget.",
-                          DegenerateFitWarning, stacklevel=4)
-
-    def _fit_net(self, data: TrainingData) -> tuple[torch.nn.Module, pd.DataFrame]:
-        """Prepare and train one network; returns it (in eval mode) and its loss history.
-
-        The global torch RNG (inside ``fit``'s ``fork_rng``) is seeded from the
-        fit's generator first: the initial weights and the losses that draw from
-        it (DevLoss) see that seed.
-        """
-        torch.manual_seed(_draw_seed(data.rng))
-        loader, net, criterion = self.training_prepare(data.X, data.y, data=data)
-        return net, self._training(loader, net, criterion)
+                          DegenerateFitWarning, stacklevel=3)
 
     def _optimizer(self, net: torch.nn.Module) -> torch.optim.Optimizer:
         """The optimizer of :meth:`_training`: Adam with ``lr`` and ``weight_decay``."""
@@ -448,7 +467,7 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         net.train()
         for epoch in tqdm(range(1, self.epochs + 1), desc=f"{type(self).__name__} epochs",
                           disable=not self.verbose, leave=False):
-            total = torch.zeros((), device=self.device_)
+            total = torch.zeros((), device=next(net.parameters()).device)
             for batch in loader:
                 loss = self.training_forward(batch, net, criterion)
                 optimizer.zero_grad(set_to_none=True)
@@ -483,10 +502,10 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
             raise RuntimeError(f"{type(self).__name__} {stage} diverged: non-finite {what}. "
                                f"Try a smaller lr (lr={self.lr!r}) or check the input scaling.")
 
-    def _set_threshold(self) -> None:
-        """``threshold_`` and ``labels_`` from ``decision_scores_`` (DeepOD's rule)."""
-        self.threshold_ = np.percentile(self.decision_scores_, 100 * (1 - self.contamination))
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype("int").ravel()
+    def _threshold(self, scores: np.ndarray) -> dict[str, Any]:
+        """``threshold_`` and ``labels_`` of the training scores (DeepOD's rule)."""
+        threshold = np.percentile(scores, 100 * (1 - self.contamination))
+        return {"threshold_": threshold, "labels_": (scores > threshold).astype("int").ravel()}
 
     # -------------------------------------------------------------- inference
     def inference_prepare(self, X: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -501,50 +520,42 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
         """The criterion ``inference_forward`` receives (None unless scoring needs one)."""
         return None
 
-    def _score_chunks(self, chunks: Any, return_rep: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
-        """Representations (only with ``return_rep``, else None) and scores of the chunks of
-        :meth:`inference_prepare`.
+    def _score(self, X: np.ndarray, return_rep: bool = False):
+        """Scores (and with ``return_rep`` the representations) of the chunks of :meth:`inference_prepare`.
 
-        Without ``return_rep`` each chunk's representations are dropped as soon as
-        the chunk is scored, so scoring holds only the scores besides one chunk
-        per worker. On a CPU with several torch threads the chunks are scored by
-        as many Python threads of one torch thread each: many small operations run
-        faster side by side than split across threads one by one
-        (BENCHMARKS.md, "Speed and scale"). torch's thread count is 1 while they
-        run and is restored afterwards. This is the one scoring hot path.
+        The chunks go through :func:`deepod_mnp._chunks.score_chunks`, the one
+        chunk loop: each chunk's scores are written into one array as it is
+        scored, and without ``return_rep`` its representations are dropped, so
+        scoring holds only the scores besides one chunk per worker. On a CPU
+        with several torch threads the chunks are scored by as many Python
+        threads of one torch thread each: many small operations run faster
+        side by side than split across threads one by one (BENCHMARKS.md,
+        "Speed and scale"). torch's thread count is 1 while they run and is
+        restored afterwards.
         """
         net, criterion = self._inference_net(), self._inference_criterion()
-        chunks = list(chunks)
-        n_threads = torch.get_num_threads()
-        n_workers = min(n_threads, len(chunks)) if self.device_.type == "cpu" else 1
-        # each chunk's scores go straight into one array: no per-chunk results stay allocated between
-        # the large temporaries of the next chunks (which kept the heap from shrinking)
-        ends = np.cumsum([len(chunk) for chunk in chunks])
-        scores = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.float64)
+        chunks = list(self.inference_prepare(X))
         reps: list[np.ndarray | None] = [None] * len(chunks)
 
-        def forward(i: int) -> None:
+        def forward(i: int) -> np.ndarray:
             with torch.inference_mode():  # grad mode is per thread
                 z, chunk_scores = self.inference_forward(chunks[i], net, criterion)
-                scores[ends[i] - len(chunks[i]):ends[i]] = chunk_scores.cpu().numpy()
                 if return_rep:
                     reps[i] = z.cpu().numpy()
+                return chunk_scores.cpu().numpy()
 
-        if n_workers > 1:
+        sizes = [len(chunk) for chunk in chunks]
+        n_threads = torch.get_num_threads()
+        workers = min(n_threads, len(chunks)) if self.device_.type == "cpu" else 1
+        if workers > 1:
             torch.set_num_threads(1)
             try:
-                with ThreadPoolExecutor(n_workers) as pool:
-                    list(pool.map(forward, range(len(chunks))))
+                scores = score_chunks(forward, sizes, workers)
             finally:
                 torch.set_num_threads(n_threads)
         else:
-            for i in range(len(chunks)):
-                forward(i)
-        return (np.concatenate(reps) if return_rep else None), scores
-
-    def _score(self, X: np.ndarray, return_rep: bool = False):
-        z, scores = self._score_chunks(self.inference_prepare(X), return_rep)
-        return (scores, z) if return_rep else scores
+            scores = score_chunks(forward, sizes)
+        return (scores, np.concatenate(reps)) if return_rep else scores
 
     def _check_scoring_X(self, X: Any) -> np.ndarray:
         """Validated X with the fitted input scaling applied: what the network sees."""
@@ -704,23 +715,18 @@ class BaseDetector(BaseDeepAD, BaseEstimator):
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Rebuild the fitted state from :func:`deepod_mnp.persistence.load`'s decoded attributes."""
-        self.device_ = resolve_device(self.device)
-        if "scaler_" not in state:  # checkpoints from before input scaling fed X as given
-            state["scaler_"], self.scaler = None, None
-        elif isinstance(state["scaler_"], dict):
-            state["scaler_"] = FeatureScaler.from_state(state["scaler_"])
-        encoder = state.get("encoder_")  # checkpoints from before the encoder: numeric tables only
-        state["encoder_"] = TableEncoder.from_state(encoder) if isinstance(encoder, dict) else None
+        scaler, encoder = state["scaler_"], state["encoder_"]
+        state["scaler_"] = None if scaler is None else FeatureScaler.from_state(scaler)
+        state["encoder_"] = None if encoder is None else TableEncoder.from_state(encoder)
         if state["encoder_"] is not None:
             names = [str(c) for c in state.get("feature_names_in_", [])]
             if names != list(state["encoder_"].feature_names_in_):
                 raise ValueError("the encoder's columns are not the feature_names_in_ stored beside it")
-        state["fit_info_"] = dict(state.get("fit_info_") or {})  # not recorded before the model card
-        for name, value in state.items():
-            setattr(self, name, value)
+        state["fit_info_"] = dict(state["fit_info_"])
+        self._set_fitted({"device_": resolve_device(self.device), **state})
         with torch.random.fork_rng(devices=[]):  # the initial weights (overwritten) must not draw globally
-            self.net = self._build_inference_net()
-        self._set_threshold()
+            net = self._build_inference_net()
+        self._set_fitted({"net_": net, **self._threshold(self.decision_scores_)})
 
     @classmethod
     def _history_layout(cls, index: list[str] | None, columns: list[str] | None) -> tuple[list, list]:

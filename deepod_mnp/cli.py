@@ -151,11 +151,12 @@ def _parse_params(text: str | None) -> dict[str, dict[str, Any]]:
 
 def _parse_saveable(text: str) -> str:
     """``fit --model``: a registry name (any case) of a detector that deepod-mnp can save."""
-    lookup = {k.lower(): k for k in DETECTORS}
     saveable = [k for k, spec in DETECTORS.items() if spec.saveable]
-    name = lookup.get(text.strip().lower())
-    if name is None:
-        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(saveable)}")
+    try:
+        name = canonical_name(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(saveable)}") \
+            from None
     if not DETECTORS[name].saveable:
         raise argparse.ArgumentTypeError(
             f"{name} is a benchmark peer that deepod-mnp cannot save safely (its models would need pickle, "

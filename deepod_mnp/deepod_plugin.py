@@ -5,9 +5,10 @@ import importlib
 import sys
 from typing import Any, Callable
 
-#: the classes DeepOD's modules get, by the module that defines each
-EXPORTS = {"MNP": "deepod_mnp.models.mnp", "DevNetAnoOnly": "deepod_mnp.models.anoonly",
-           "DeepSADAnoOnly": "deepod_mnp.models.anoonly"}
+from deepod_mnp.registry import DETECTORS
+
+#: the classes DeepOD's modules get (the registry's ``deepod`` detectors), by the module that defines each
+EXPORTS = {spec.attr: spec.module for spec in DETECTORS.values() if spec.deepod}
 _DEEPOD_MODULES = ("deepod.models.tabular", "deepod.models")
 
 
@@ -18,16 +19,13 @@ def _export(module: Any, names: list[str]) -> None:
 
 
 def register_with_deepod(classes: dict[str, Callable] | None = None) -> None:
-    """Expose MNP and the AnoOnly detectors in ``deepod.models.tabular`` and ``deepod.models`` (idempotent).
+    """Expose :data:`EXPORTS` (MNP and the AnoOnly detectors) in ``deepod.models.tabular`` and
+    ``deepod.models`` (idempotent).
 
     DeepOD's testbed scripts find detectors with
     ``getattr(importlib.import_module('deepod.models.tabular'), name)``.
     """
-    from deepod_mnp.models.anoonly import DeepSADAnoOnly, DevNetAnoOnly
-    from deepod_mnp.models.mnp import MNP
-
-    # the same names and modules as EXPORTS (tests/test_help.py checks it)
-    classes = classes or {"MNP": MNP, "DevNetAnoOnly": DevNetAnoOnly, "DeepSADAnoOnly": DeepSADAnoOnly}
+    classes = classes or {name: getattr(importlib.import_module(at), name) for name, at in EXPORTS.items()}
     for module_name in _DEEPOD_MODULES:
         module = importlib.import_module(module_name)
         for name, cls in classes.items():

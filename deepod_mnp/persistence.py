@@ -1,6 +1,6 @@
 """Checkpoints of the project's detectors: parameters, weights and fitted state in one torch file.
 
-Format 2 (written by :func:`save`). The file is a plain dict that
+The file (written by :func:`save`) is a plain dict that
 ``torch.load(weights_only=True)`` reads (no pickled classes)::
 
     {"format": "<model_name>/2", "sha256": "<hex digest of payload>", "payload": <uint8 tensor>}
@@ -21,8 +21,6 @@ truncated, another format or model, a checksum that does not match the payload,
 missing or mistyped entries, parameters the constraints reject, weights that do
 not fit the network or are not finite, a stored threshold that the stored
 scores do not give. Pickled objects are refused by ``weights_only=True``.
-Format 1 files (the same contents, written directly, with no checksum) still
-load, with every check but the checksum.
 """
 from __future__ import annotations
 
@@ -39,7 +37,6 @@ import pandas as pd
 import torch
 
 FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -91,13 +88,12 @@ def _contents(model: Any) -> dict[str, Any]:
 
 
 def save(model: Any, path: str | Path) -> None:
-    """Write ``model`` (fitted) to ``path`` in format 2 (contents plus their sha256)."""
+    """Write ``model`` (fitted) to ``path``: its contents and their sha256."""
     write(_contents(model), path)
 
 
 def write(contents: dict[str, Any], path: str | Path) -> None:
-    """Write ``contents`` (with its ``format`` entry) to ``path`` as a format-2 file: the contents'
-    bytes and their sha256."""
+    """Write ``contents`` (with its ``format`` entry) to ``path``: the contents' bytes and their sha256."""
     buffer = io.BytesIO()
     torch.save(contents, buffer)
     payload = buffer.getvalue()
@@ -141,18 +137,15 @@ def stored_model_name(path: str | Path) -> str:
 
 
 def _read(cls: type, path: Path) -> dict[str, Any]:
-    """The checked contents of the file (format 1 or 2), or :class:`CheckpointError`."""
+    """The checked contents of the file, or :class:`CheckpointError`."""
     outer = _read_outer(path, f"{cls.__name__}.save_model")
     fmt = outer["format"]
     model, _, version = fmt.rpartition("/")
     if model != cls.model_name:
-        raise CheckpointError(f"its format is {fmt!r}; {cls.__name__} reads "
-                              f"{' or '.join(repr(checkpoint_format(cls, v)) for v in _READABLE_VERSIONS)}")
-    if version not in {str(v) for v in _READABLE_VERSIONS}:
-        raise CheckpointError(f"format version {version!r} is not one this version of deepod-mnp reads "
-                              f"({_READABLE_VERSIONS})")
-    if version == "1":
-        return outer
+        raise CheckpointError(f"its format is {fmt!r}; {cls.__name__} reads {checkpoint_format(cls)!r}")
+    if version != str(FORMAT_VERSION):
+        raise CheckpointError(f"format version {version!r} is not the one this version of deepod-mnp reads "
+                              f"({FORMAT_VERSION})")
     if set(outer) != {"format", "sha256", "payload"}:
         raise CheckpointError(f"its entries are {sorted(outer)}, not ['format', 'payload', 'sha256']")
     payload, digest = outer["payload"], outer["sha256"]
@@ -181,7 +174,7 @@ def _is_int(value: Any, low: int = 1) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
 
 
-def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
+def _check_contents(cls: type, state: dict[str, Any]) -> None:
     """Entries present and of the right types, every tensor finite (weights included)."""
     _require(isinstance(state.get("params"), dict), "'params' is missing or not a dict")
     unknown = set(state["params"]) - set(cls().get_params())
@@ -192,22 +185,14 @@ def _check_contents(cls: type, state: dict[str, Any], version: str) -> None:
     for name, value in [*sd.items(), *state.items()]:
         if isinstance(value, torch.Tensor) and value.is_floating_point():
             _require(bool(torch.isfinite(value).all()), f"{name!r} holds NaN or infinite values")
-    # format 1 files of MNP may predate epoch_steps_ and silhouette_scores_ (MNP._restore fills them in)
-    required = (cls._saved_attributes if version != "1"
-                else ("n_features_in_", "decision_scores_", "loss_history_"))
-    # the input scaler is optional: checkpoints written before it existed fed X as given;
-    # MNP's head_features_ was a parameter's plain value before it was fitted state; the input
-    # encoder and the fit's record (fit_info_, for the model card) came later still
-    optional = ("scaler_", "head_features_", "encoder_", "fit_info_")
-    missing = [n for n in required if n not in state and n not in optional]
+    missing = [n for n in cls._saved_attributes if n not in state]
     _require(not missing, f"entries {missing} are missing")
     _require(_is_int(state["n_features_in_"]), "'n_features_in_' is not a positive integer")
     scores = state["decision_scores_"]
     _require(isinstance(scores, torch.Tensor) and scores.dim() == 1 and len(scores) > 0
              and scores.is_floating_point(), "'decision_scores_' is not a non-empty vector of real numbers")
     threshold = state.get("threshold_")
-    _require(version == "1" or (isinstance(threshold, float) and math.isfinite(threshold)),
-             "'threshold_' is not a finite number")
+    _require(isinstance(threshold, float) and math.isfinite(threshold), "'threshold_' is not a finite number")
     names = state.get("feature_names_in_", [])
     _require(isinstance(names, list) and (not names or len(names) == state["n_features_in_"]),
              "'feature_names_in_' is not a list of one name per feature")
@@ -256,8 +241,7 @@ def from_contents(cls: type, state: dict[str, Any], device: str | None = None,
     Raises :class:`CheckpointError` (without the file's name) when an entry is missing or wrong.
     """
     try:
-        version = state["format"].rpartition("/")[2]
-        _check_contents(cls, state, version)
+        _check_contents(cls, state)
         params = dict(state["params"])
         if device is not None:
             params["device"] = device
@@ -267,7 +251,7 @@ def from_contents(cls: type, state: dict[str, Any], device: str | None = None,
                 validate_params(model)
         except ValueError as exc:
             raise CheckpointError(f"its parameters are invalid: {exc}") from exc
-        fitted = {n: _decode(n, state, cls) for n in cls._saved_attributes if n in state}
+        fitted = {n: _decode(n, state, cls) for n in cls._saved_attributes}
         if state.get("feature_names_in_"):
             fitted["feature_names_in_"] = np.asarray(state["feature_names_in_"], dtype=object)
         model._restore(fitted)
@@ -277,9 +261,8 @@ def from_contents(cls: type, state: dict[str, Any], device: str | None = None,
             raise CheckpointError(f"its weights do not fit the network its fitted state describes: "
                                   f"{str(exc).splitlines()[0]} ...") from exc
         model.net.to(model.device_).eval()
-        if version != "1":
-            _require(float(model.threshold_) == state["threshold_"],
-                     "its stored threshold_ is not the one its stored decision_scores_ give")
+        _require(float(model.threshold_) == state["threshold_"],
+                 "its stored threshold_ is not the one its stored decision_scores_ give")
         return model
     except CheckpointError:
         raise

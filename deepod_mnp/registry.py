@@ -1,6 +1,10 @@
-"""The benchmark's catalogue: the detectors deepod-mnp runs side by side, by name.
+"""The one table of detector names: the benchmark's catalogue, our detectors and what DeepOD gets.
 
-Registration of our detectors into DeepOD is :mod:`deepod_mnp.deepod_plugin`.
+:data:`DETECTORS` names every detector deepod-mnp runs side by side; the
+package's exports (``deepod_mnp.MNP``, ...) and the names registered into
+DeepOD's modules (:mod:`deepod_mnp.deepod_plugin`, those marked ``deepod``)
+are read from it. It imports nothing at import time: classes are loaded by
+module path on first use.
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ class DetectorSpec:
     defaults : dict
         Parameters that differ from the class's own defaults (none for peers;
         ``loss_on='all'`` for the AnoOnly controls ``DevNetBN`` and ``DeepSADBN``).
+    deepod : bool
+        Whether ``import deepod_mnp`` registers the class in ``deepod.models``
+        and ``deepod.models.tabular`` (DeepOD-style detectors of our own).
     """
 
     name: str
@@ -34,6 +41,7 @@ class DetectorSpec:
     supervision: str = "weak"
     has_device: bool = True
     defaults: dict = field(default_factory=dict)
+    deepod: bool = False
 
     def load(self) -> type:
         """The detector's class (its module imported on first use)."""
@@ -49,14 +57,20 @@ class DetectorSpec:
         """
         return self.module.startswith("deepod_mnp.models.")
 
+    @property
+    def ours(self) -> bool:
+        """Whether it is one of the package's detector classes under its own name (not a peer, not
+        another configuration of a class such as ``DevNetBN``)."""
+        return self.saveable and self.name == self.attr and not self.defaults
+
 
 _TAB = "deepod.models.tabular"
 DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
-    DetectorSpec("MNP", "deepod_mnp.models.mnp", "MNP"),
+    DetectorSpec("MNP", "deepod_mnp.models.mnp", "MNP", deepod=True),
     # chooses among MNP, the boosted classifier and IForest with the labels passed to fit
     DetectorSpec("SelectByLabels", "deepod_mnp.models.select", "SelectByLabels"),
-    DetectorSpec("DevNetAnoOnly", "deepod_mnp.models.anoonly", "DevNetAnoOnly"),
-    DetectorSpec("DeepSADAnoOnly", "deepod_mnp.models.anoonly", "DeepSADAnoOnly"),
+    DetectorSpec("DevNetAnoOnly", "deepod_mnp.models.anoonly", "DevNetAnoOnly", deepod=True),
+    DetectorSpec("DeepSADAnoOnly", "deepod_mnp.models.anoonly", "DeepSADAnoOnly", deepod=True),
     # AnoOnly's controls: the same network, batches and budget with the base method's whole loss
     DetectorSpec("DevNetBN", "deepod_mnp.models.anoonly", "DevNetAnoOnly", defaults={"loss_on": "all"}),
     DetectorSpec("DeepSADBN", "deepod_mnp.models.anoonly", "DeepSADAnoOnly", defaults={"loss_on": "all"}),
@@ -74,6 +88,10 @@ DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in [
     DetectorSpec("XGBoost", "deepod_mnp.benchmark.peers", "XGBoostPeer", has_device=False),
     DetectorSpec("XGBOD", "deepod_mnp.benchmark.peers", "XGBODPeer", has_device=False),
 ]}
+
+
+#: Our detector classes by name (``deepod_mnp.MNP``, ...), in the catalogue's order.
+OURS: tuple[str, ...] = tuple(name for name, spec in DETECTORS.items() if spec.ours)
 
 
 def canonical_name(name: str) -> str:

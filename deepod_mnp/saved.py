@@ -121,8 +121,8 @@ def model_card(source: Any) -> dict[str, Any]:
         and the share of training rows above the threshold); ``versions`` (at
         fit time); ``file`` (path, bytes, sha256; None for a detector); and
         ``details``, the detector's own sections (its ``card_sections()``).
-        Values the detector did not record (checkpoints written before the
-        card) are None.
+        Values the detector did not record (a subclass that does not
+        keep ``fit_info_``) are None.
 
     Raises
     ------
@@ -200,7 +200,7 @@ def format_card(card: dict[str, Any]) -> str:
                          f"anomalies): AUC-PR {held['auc_pr']:.4f}, AUC-ROC {held['auc_roc']:.4f}, "
                          f"against {held['truth']}")
     else:
-        lines.append("  training     not recorded (a checkpoint written before the model card)")
+        lines.append("  training     not recorded (the detector keeps no fit_info_)")
     columns = inp["columns"]
     lines.append(f"  input        {inp['n_columns']} columns" + (f": {_items(columns)}" if columns else
                                                                    " (fitted on an array: no names)"))

@@ -1,7 +1,7 @@
 """Check that the default input scaler is the identity on the protocol's features, data set by data set.
 
 For each data set, the protocol's min-max scaled train and test splits are fed
-through ``FeatureScaler('minmax')`` fitted on the train split (what a detector
+through ``FeatureScaler()`` fitted on the train split (what a detector
 with the default ``scaler='minmax'`` does in ``fit``) and compared, as the
 float32 arrays the networks see, with the splits cast to float32 directly
 (``scaler=None``). Identical arrays mean identical models and scores: the
@@ -32,7 +32,7 @@ def main() -> int:
     for spec in specs:
         ds = load_dataset(spec)
         split = make_split(ds.X, ds.y, 0.01)
-        scaler = FeatureScaler("minmax").fit(split.X_train)
+        scaler = FeatureScaler().fit(split.X_train)
         same = all(np.array_equal(scaler.transform(X, np.float32), X.astype(np.float32))
                    for X in (split.X_train, split.X_test))
         bad += not same

@@ -18,8 +18,10 @@ main sets. A candidate is a dict of MNP parameters, with two extra keys:
 ``"model"`` fits another registered detector instead of MNP (e.g. the peer
 ``"CatBoost"``), and ``"prescale"`` (``"robust"``, ``"robust+clip"``,
 ``"robust+log"``, ``"standard"``, ``"quantile"``, ``"none"``) applies a
-:class:`deepod_mnp.method.scaling.FeatureScaler` fitted on the fitting part to both
-parts before the detector sees them. ``--raw`` starts from the unscaled
+scaling fitted on the fitting part to both parts before the detector sees
+them. The prescalings and MNP's ``head_features`` and ``fixed_dec_target``
+lost and left the package; ``scripts/removed_options.py`` keeps them for this
+script (``prescaler``, ``MNPWithOptions``). ``--raw`` starts from the unscaled
 features (the protocol's split and constant-column drop without its min-max
 step); ``--skip-larger N`` leaves out data sets with more than N train rows for
 the candidates that set ``"model"``; ``--max-rows N`` subsamples a larger train
@@ -36,6 +38,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from removed_options import MNPWithOptions, prescaler
 from sklearn.model_selection import train_test_split
 
 from deepod_mnp import MNP
@@ -48,7 +51,6 @@ from deepod_mnp.benchmark.protocol import (
     split_indices,
 )
 from deepod_mnp.data import load_dataset
-from deepod_mnp.method.scaling import FeatureScaler
 from deepod_mnp.registry import make_detector
 
 MAIN = ("pendigits", "thyroid", "cardio", "pima", "annthyroid", "vehicle_insurance", "gamma", "bank",
@@ -60,12 +62,6 @@ GROUPS = {"choosing": [f"{POOL_DIR}/{n}.npz" for n in CHOOSING],
 def expand(specs: list[str]) -> list[str]:
     """Data specs with the group names of :data:`GROUPS` expanded."""
     return [s for spec in specs for s in GROUPS.get(spec, [spec])]
-
-
-def prescaler(spec: str) -> FeatureScaler:
-    """``'robust+clip'`` -> ``FeatureScaler('robust', tail='clip')``; ``'none'`` -> the identity."""
-    method, _, tail = spec.partition("+")
-    return FeatureScaler(None if method == "none" else method, tail=tail or None)
 
 
 def train_split(ds, ratio: float, raw: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +128,9 @@ def main() -> None:
                 if key(ds.name, json.dumps(cand), seed, args.raw, json.dumps(args.affine)) in done:
                     continue
                 t0 = time.perf_counter()
+                mnp = MNPWithOptions if {"head_features", "fixed_dec_target"} & set(params) else MNP
                 model = (make_detector(model_name, random_state=seed, **params) if model_name
-                         else MNP(random_state=seed, **params)).fit(Xf_in, yf)
+                         else mnp(random_state=seed, **params)).fit(Xf_in, yf)
                 rows.append({"data": ds.name, "candidate": json.dumps(cand), "seed": seed,
                              "dev_auc_pr": auc_pr(yd, model.decision_function(Xd_in)),
                              "fit_s": time.perf_counter() - t0, "raw": args.raw,

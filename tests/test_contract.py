@@ -113,7 +113,7 @@ def test_mnp_parallel_chunk_scoring_matches_sequential(fitted, data, monkeypatch
     import copy
     from concurrent.futures import ThreadPoolExecutor
 
-    import deepod_mnp.base as base_module
+    import deepod_mnp._chunks as chunks_module  # the one chunk loop
 
     pools = []
 
@@ -121,7 +121,7 @@ def test_mnp_parallel_chunk_scoring_matches_sequential(fitted, data, monkeypatch
         pools.append(n_workers)
         return ThreadPoolExecutor(n_workers)
 
-    monkeypatch.setattr(base_module, "ThreadPoolExecutor", spy)
+    monkeypatch.setattr(chunks_module, "ThreadPoolExecutor", spy)
     det = copy.deepcopy(fitted("MNP")[0]).set_params(inference_batch_size=16)
     sequential = det.decision_function(data.X, return_rep=True)  # the suite runs one torch thread
     assert pools == []

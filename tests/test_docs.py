@@ -172,6 +172,23 @@ def test_readme_states_no_test_count():
         assert not re.search(r"\b\d[\d,]* (passed|tests? (?:pass|ran))", text), path.name
 
 
+def test_readme_counts_of_peers_and_data_sets():
+    """"compares MNP with N peers on M data sets": the registry's peers (no detector of ours, no control)
+    and the data sets of the committed results (the nine main sets and the pool)."""
+    import pandas as pd
+
+    from deepod_mnp.benchmark.pool import CHOOSING, CONFIRMING
+    from deepod_mnp.registry import DETECTORS
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    claim = re.search(r"compares MNP with (\d+) peers on (\d+) data sets", text)
+    assert claim, "README no longer states its counts: drop this test"
+    peers = [n for n, spec in DETECTORS.items() if not spec.module.startswith("deepod_mnp.models.")]
+    main_sets = pd.read_csv(ROOT / "results" / "main" / "results.csv")["dataset"].nunique()
+    n_sets = main_sets + len(CHOOSING) + len(CONFIRMING)
+    assert (int(claim.group(1)), int(claim.group(2))) == (len(peers), n_sets)
+
+
 def _table_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("|")]
 

@@ -20,13 +20,15 @@ from pyod.models.iforest import IForest
 from pyod.utils.utility import standardizer
 from sklearn.metrics import roc_auc_score
 
-from deepod_mnp import MNP, DeepSADAnoOnly, DevNetAnoOnly
+from deepod_mnp import MNP, DevNetAnoOnly
 from deepod_mnp.benchmark.protocol import make_split
 from deepod_mnp.datasets import load_pendigits
 from deepod_mnp.deepod_tabular.mnp import MixedBatchLoader, pretrain
 from deepod_mnp.method.sampling import full_pass_batches, resolve_epoch_steps
+from deepod_mnp.registry import DETECTORS as REGISTRY
 
-DETECTORS = (MNP, DevNetAnoOnly, DeepSADAnoOnly)
+#: The detectors DeepOD scripts get (the registry's ``deepod`` ones).
+DETECTORS = tuple(spec.load() for spec in REGISTRY.values() if spec.deepod)
 IDS = [c.__name__ for c in DETECTORS]
 
 #: The shared parameters as DeepOD passes them to DevNet, DeepSAD, RoSAS, PReNet and FeaWAD (its

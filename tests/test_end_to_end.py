@@ -29,10 +29,11 @@ def test_mnp_learns_multimodal_normal_data():
     y_weak[np.flatnonzero(y)[:5]] = 1  # 5 of 60 anomalies labeled, 55 hidden in the unlabeled data
     model = MNP(random_state=0, device="cpu").fit(X, y_weak)
     scores = model.decision_function(X_test)
-    # Measured 0.81 with the defaults (seed 0, CPU). The reconstruction error alone
-    # ranks these anomalies perfectly, but the scoring MLP sees it on a ~1e-3 scale
-    # next to unit-scale codes (see BENCHMARKS.md, "What we learned").
-    assert roc_auc_score(y_test, scores) > 0.75
+    # Measured 0.915 with the defaults (seed 0, CPU; 0.973 and 0.845 on the draws _multimodal(2) and (4)
+    # with random_state 1 and 2). The reconstruction error alone ranks these anomalies perfectly, but the
+    # paper's scoring MLP sees it on a ~1e-3 scale next to unit-scale codes; recon_norm='log' reaches
+    # 1.000 (tests/test_score_head.py). The floor is the one set when the default measured 0.91.
+    assert roc_auc_score(y_test, scores) > 0.85
     assert auc_pr(y_test, scores) > 5 * y_test.mean()  # base rate is 3.2%
     hidden = (y == 1) & (y_weak == 0)  # unlabeled anomalies get lower normality weights
     w = model.score_components(X).normality_weight.to_numpy()

@@ -11,6 +11,7 @@ import pytest
 
 from deepod_mnp import MNP
 from deepod_mnp.benchmark import experiments as ex
+from deepod_mnp.benchmark.paper import TABLE4
 from deepod_mnp.benchmark.protocol import make_split
 from deepod_mnp.benchmark.runner import BenchmarkConfig, Job, job_path, read_job, reuse_jobs, run_benchmark
 from deepod_mnp.cli import main
@@ -135,13 +136,25 @@ def test_settings_reach_the_detector(prototypes_run):
 
 
 def test_experiment_outputs(prototypes_run):
+    """What each written file holds: the records, the table of their numbers, a figure of them."""
+    import matplotlib.image
+
     out, df = prototypes_run
-    for name in ("results.csv", "results.json", "summary.md", "prototypes.png"):
-        assert (out / name).stat().st_size > 0
-    summary = (out / "summary.md").read_text()
-    assert "| k | blobs |" in summary and "k chosen (per seed)" in summary
     loaded = ex.load_experiment(out)
     pd.testing.assert_series_equal(loaded["auc_pr"], df["auc_pr"])
+    csv = pd.read_csv(out / "results.csv")
+    np.testing.assert_allclose(csv["auc_pr"], df["auc_pr"])
+    assert list(csv["setting"]) == ["k_1", "k_2", "k_auto"]
+    records = json.loads((out / "results.json").read_text())
+    assert [r["n_prototypes"] for r in records] == list(df["n_prototypes"])
+    summary = (out / "summary.md").read_text()
+    auc = dict(zip(df["setting"], df["auc_pr"]))  # one seed: the mean is the run's own figure
+    assert f"| 1 | {auc['k_1']:.3f} |" in summary and f"| 2 | {auc['k_2']:.3f} |" in summary
+    assert f"| auto AUC-PR | {auc['k_auto']:.3f} |" in summary
+    assert f"| k chosen (per seed) | {df['n_prototypes'].iloc[2]} |" in summary
+    assert f"blobs {max(auc['k_1'], auc['k_2']) - auc['k_1']:+.3f}" in summary  # the gain over k = 1
+    image = matplotlib.image.imread(out / "prototypes.png")
+    assert image.ndim == 3 and min(image.shape[:2]) > 200 and image.std() > 0.01  # drawn, not blank
 
 
 def test_ablation_report_tests_each_variant_against_the_full_model():
@@ -155,13 +168,14 @@ def test_ablation_report_tests_each_variant_against_the_full_model():
     df = pd.DataFrame(rows).astype({"setting": pd.CategoricalDtype(["full", "no_weights", "no_recon_loss"])})
     table = ex.ablation_table(df)
     assert table.loc["no_weights", "average AUC-PR"] == pytest.approx(0.55)
-    assert table.loc["no_weights", "paper"] == 0.602
+    assert table["paper"].to_dict() == {s: TABLE4[s] for s in table.index}  # each row's own paper figure
     assert table.loc["no_weights", "wins/losses vs full"] == "0/4"
     assert table.loc["no_weights", "p (runs)"] == pytest.approx(0.0078125)  # 8 pairs, all lower: 2 / 2^8
     assert table.loc["no_recon_loss", "wins/losses vs full"] == "4/0"
     assert np.isnan(table.loc["full", "p (data sets)"])
     summary = ex.ablation_summary(df)
-    assert "| no_weights | 0.550 | 0.602 | 0.1250 | 0.0078 | 0/4 |" in summary  # 4 data sets: p = 2 / 2^4
+    # 4 data sets: p = 2 / 2^4
+    assert f"| no_weights | 0.550 | {TABLE4['no_weights']:.3f} | 0.1250 | 0.0078 | 0/4 |" in summary
 
 
 def test_reuse_copies_only_records_with_the_same_settings(tmp_path):

@@ -13,13 +13,19 @@ import pytest
 from deepod_mnp import cli
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["bench", "experiment", "report", "demo"]
+#: Every command of the CLI, read from its parser (a new command is checked as soon as it exists).
+COMMANDS = list(next(a for a in cli._build_parser()._actions
+                     if isinstance(a, argparse._SubParsersAction)).choices)
 
 
-def _run(code: str) -> str:
+def test_every_command_is_checked():
+    assert COMMANDS == ["fit", "info", "score", "bench", "experiment", "report", "demo"]
+
+
+def _run(code: str, *args: str) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -28,12 +34,12 @@ def test_help_loads_neither_torch_nor_deepod_nor_pandas():
     out = _run("""
         import contextlib, io, sys
         from deepod_mnp.cli import main
-        for argv in (["--help"], ["bench", "--help"], ["experiment", "--help"], ["report", "--help"],
-                     ["demo", "--help"]):
+        for argv in (["--help"], *([command, "--help"] for command in sys.argv[1:])):
             with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
                 main(argv)
-        print(sorted(m for m in ("torch", "deepod", "pandas", "sklearn", "scipy") if m in sys.modules))
-    """)
+        print(sorted(m for m in ("torch", "deepod", "pandas", "sklearn", "scipy", "pyarrow")
+                     if m in sys.modules))
+    """, *COMMANDS)
     assert out.strip() == "[]"
 
 

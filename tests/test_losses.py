@@ -1,5 +1,5 @@
 """The losses (Eq. 3-12) and DWA weights (Eq. 13) of DeepOD's MNP module against hand-written NumPy
-references, and the options beyond the paper that deepod-mnp's MemberLoss and MemberNet add."""
+references."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepod_mnp.deepod_tabular.mnp import MNPLoss, MNPNet, MNPOutput, normality_weights, similarity
-from deepod_mnp.models.mnp import MemberLoss, MemberNet
+from deepod_mnp.deepod_tabular.mnp import MNPLoss, MNPNet, MNPOutput, normality_weights, similarity, student_t
 
 
 # ------------------------------------------------------------------ references
@@ -56,17 +55,6 @@ def test_reconstruction_error_smooth_l1_2x2():
     np.testing.assert_allclose(e, np_smooth_l1(XHAT2 - X2).mean(1))
 
 
-def test_reconstruction_error_mse_2x2():
-    e = MemberNet(2, [1], recon_loss="mse").recon_error(t64(X2), t64(XHAT2)).numpy()
-    np.testing.assert_allclose(e, [(0.25 + 4.0) / 2, (0.0 + 4.0) / 2])
-    np.testing.assert_allclose(MemberNet(2, [1]).recon_error(t64(X2), t64(XHAT2)).numpy(), [0.8125, 0.75])
-
-
-def test_reconstruction_error_unknown_kind():
-    with pytest.raises(ValueError, match="recon_loss"):
-        MemberNet(2, [1], recon_loss="l1")
-
-
 # ------------------------------------------------------------ Eq. 6: s_ij
 @pytest.mark.parametrize("alpha", [1.0, 0.5, 3.0])
 def test_student_t_similarity_matches_eq6_on_normalised_vectors(alpha):
@@ -83,6 +71,13 @@ def test_student_t_similarity_hand_value_alpha_1():
     # alpha = 3: (1 + 0.4 / 3) ** -2
     s3 = similarity(t64([[3.0, 4.0]]), t64([[0.0, 2.0]]), 3.0).item()
     assert s3 == pytest.approx((1.0 + 0.4 / 3.0) ** -2)
+
+
+def test_student_t_kernel_of_squared_distances():
+    """The kernel alone (what the fused scorer applies to its batched distances), any shape."""
+    d2 = np.array([[0.0, 0.4], [2.0, 4.0]])
+    np.testing.assert_allclose(student_t(t64(d2), 1.0).numpy(), 1.0 / (1.0 + d2))
+    np.testing.assert_allclose(student_t(t64(d2), 3.0).numpy(), (1.0 + d2 / 3.0) ** -2.0)
 
 
 def test_student_t_similarity_is_scale_invariant_and_one_at_prototype():
@@ -107,8 +102,6 @@ def test_sample_weights_normalised_to_mean_one_as_the_authors_code():
     w = MNPLoss(1, "cpu").sample_weights(t64(S)).numpy()
     np.testing.assert_allclose(w, raw / raw.mean())
     assert w.mean() == pytest.approx(1.0)
-    unnormalised = MemberLoss(1, "cpu", normalize_weights=False).sample_weights(t64(S))
-    np.testing.assert_allclose(unnormalised.numpy(), raw)
 
 
 # ------------------------------------------------------------ Eq. 8: L_kl
@@ -149,10 +142,10 @@ def _losses(loss: MNPLoss, out: MNPOutput, n_u: int) -> torch.Tensor:
     return loss.losses(StubNet(out), torch.zeros(n_u, 1), torch.zeros(n - n_u, 1))
 
 
-def _expected(out: MNPOutput, n_u: int, w: np.ndarray, margin=0.02, score="smooth_l1") -> np.ndarray:
+def _expected(out: MNPOutput, n_u: int, w: np.ndarray, margin=0.02) -> np.ndarray:
     e, s, sc = (t.numpy() for t in (out.recon_error, out.similarity, out.score))
     e_u, s_u, sc_u, e_a, s_a, sc_a = e[:n_u], s[:n_u], sc[:n_u], e[n_u:], s[n_u:], sc[n_u:]
-    l_score = np_smooth_l1 if score == "smooth_l1" else np.square
+    l_score = np_smooth_l1
     loss_u = (w * e_u).mean()  # Eq. 3
     if len(e_a) == 0:
         rec = loss_u
@@ -215,13 +208,11 @@ def test_ablation_switches_give_exact_zero(switch, index):
     torch.testing.assert_close(parts[keep], full[keep])
 
 
-def test_mse_score_and_margin_options():
+def test_margin_option():
     out = _outputs(8)
-    w = _weights(out, 6)
-    parts = _losses(MemberLoss(1, "cpu", score_loss="mse", margin=0.5), out, 6).numpy()
-    np.testing.assert_allclose(parts, _expected(out, 6, w, margin=0.5, score="mse"), rtol=1e-10)
-    with pytest.raises(ValueError, match="score_loss"):
-        MemberLoss(1, "cpu", score_loss="hinge")
+    parts = _losses(MNPLoss(1, "cpu", margin=0.5), out, 6).numpy()
+    np.testing.assert_allclose(parts, _expected(out, 6, _weights(out, 6), margin=0.5), rtol=1e-10)
+    assert parts[0] != _losses(MNPLoss(1, "cpu"), out, 6).numpy()[0]
 
 
 def _kl_gradient(loss: MNPLoss, s_np: np.ndarray) -> np.ndarray:
@@ -249,13 +240,12 @@ def _reference_kl_gradient(s_np: np.ndarray, detach: bool) -> np.ndarray:
     return s.grad.numpy()
 
 
-def test_dec_target_gradient_joint_by_default_and_fixed_on_request():
+def test_dec_target_gradient_flows_through_the_target():
+    """As the authors' code does (DEC itself holds the target fixed: another gradient)."""
     s_np = np.random.default_rng(1).uniform(0.2, 1.0, size=(6, 3))
     joint = _kl_gradient(MNPLoss(1, "cpu"), s_np)
-    fixed = _kl_gradient(MemberLoss(1, "cpu", fixed_dec_target=True), s_np)
     np.testing.assert_allclose(joint, _reference_kl_gradient(s_np, detach=False), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(fixed, _reference_kl_gradient(s_np, detach=True), rtol=1e-10, atol=1e-12)
-    assert not np.allclose(joint, fixed)  # so the check has teeth
+    assert not np.allclose(joint, _reference_kl_gradient(s_np, detach=True))  # so the check has teeth
 
 
 def test_kl_is_a_sum_over_samples_and_zero_for_uniform_similarity():

@@ -1,29 +1,28 @@
-"""Fused scorer: the ensemble as batched products gives decision_function's scores, the scaling folded in."""
+"""Fused scorer: the ensemble as batched products gives the members' scores, the scaling folded in.
+
+The fused scorer batches the members' layers (Eq. 1-2 and 11) and Eq. 6's
+distances; these tests hold it equal to the members' own forward, the paper's
+equations as ``deepod_tabular/mnp.py`` writes them, for every option that
+changes the network.
+"""
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pytest
 import torch
 from conftest import TINY_MNP, random_rows
-from sklearn.preprocessing import (
-    FunctionTransformer,
-    MaxAbsScaler,
-    MinMaxScaler,
-    QuantileTransformer,
-    RobustScaler,
-    StandardScaler,
-)
 
 from deepod_mnp import MNP
-from deepod_mnp.serving.fused import FusedMNP, affine_scaling, flops_per_row, fused_scores
+from deepod_mnp.serving.fused import FusedMNP, flops_per_row, fused_for, fused_scores
 
 
 @pytest.mark.parametrize("params", [
-    {}, {"n_ensemble": 1}, {"recon_loss": "mse"}, {"recon_in_score": False},
-    {"alpha": 2.5, "n_prototypes": 3}, {"head_features": True}, {"recon_norm": "log"},
-    {"recon_norm": "log", "head_features": True},
-], ids=["default", "one-member", "mse", "no-recon-in-score", "alpha", "head-features", "log-recon-norm",
-        "both"])
+    {}, {"n_ensemble": 1}, {"recon_in_score": False}, {"alpha": 2.5, "n_prototypes": 3},
+    {"recon_norm": "log"}, {"act": "ReLU", "bias": False}, {"act": "Tanh", "hidden_dims": "9,5"},
+], ids=["default", "one-member", "no-recon-in-score", "alpha", "log-recon-norm", "relu-no-bias",
+        "tanh-two-layers"])
 def test_fused_scores_equal_the_unfused_ensemble(serving_data, params):
     """The fused scorer, and decision_function's hot path that uses it, give the scores of the
     members computed one by one (``MNPEnsemble.forward``) to 1e-6."""
@@ -31,8 +30,8 @@ def test_fused_scores_equal_the_unfused_ensemble(serving_data, params):
     X = random_rows(3000, serving_data.X.shape[1])
     with torch.inference_mode():
         unfused = model.net(torch.from_numpy(X))
-    fused = FusedMNP.from_model(model)
-    assert fused.n_members == model.n_ensemble
+    fused = fused_for(model)
+    assert fused is not None and fused.n_members == model.n_ensemble
     np.testing.assert_allclose(fused_scores(fused, X, chunk_rows=1000), unfused.score.numpy(),
                                rtol=0, atol=1e-6)
     threads = torch.get_num_threads()
@@ -66,17 +65,6 @@ def test_a_few_rows_score_as_in_a_batch(serving_mnp):
                                   proba[:12])
 
 
-def test_fused_components_equal_score_components(serving_mnp):
-    X = random_rows(2000, serving_mnp.n_features_in_)
-    with torch.inference_mode():
-        comp = FusedMNP.from_model(serving_mnp).components(torch.from_numpy(X))
-    ref = serving_mnp.score_components(X)
-    for name in ("score", "reconstruction_error", "max_similarity", "normality_weight"):
-        np.testing.assert_allclose(getattr(comp, name).numpy(), ref[name].to_numpy(), rtol=1e-5, atol=1e-6,
-                                   err_msg=name)
-    assert np.mean(comp.nearest_prototype.numpy() == ref["nearest_prototype"].to_numpy()) > 0.999
-
-
 def test_flops_per_row_counts_every_members_layers(serving_mnp):
     fused = FusedMNP.from_model(serving_mnp)
     model = serving_mnp
@@ -86,32 +74,14 @@ def test_flops_per_row_counts_every_members_layers(serving_mnp):
     assert flops_per_row(fused) == 2 * m * per_member
 
 
-@pytest.mark.parametrize("scaler", [
-    StandardScaler(), RobustScaler(), MinMaxScaler(), MaxAbsScaler(), StandardScaler(with_mean=False),
-    FunctionTransformer(lambda X: 2.0 * X - 1.0),
-], ids=["standard", "robust", "minmax", "maxabs", "standard-no-mean", "function"])
-def test_affine_scaler_is_folded_into_the_fused_scorer(serving_mnp, serving_data, scaler):
-    """With a fitted ``scaler_`` the fused scorer takes raw rows and scores them as the net scores
-    the scaled rows."""
-    scaler.fit(serving_data.X)
-    mul, add = affine_scaling(scaler, serving_data.X.shape[1])
-    np.testing.assert_allclose(serving_data.X * mul + add, scaler.transform(serving_data.X),
-                               rtol=1e-9, atol=1e-9)
-    X = random_rows(1000, serving_data.X.shape[1])
-    expected = serving_mnp.decision_function(scaler.transform(X))
-    serving_mnp.scaler_ = scaler
-    try:
-        got = fused_scores(FusedMNP.from_model(serving_mnp), X)
-    finally:
-        del serving_mnp.scaler_
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
-
-
-def test_non_affine_scaler_is_refused(serving_data):
-    quantile = QuantileTransformer(n_quantiles=50).fit(serving_data.X)
-    with pytest.raises(NotImplementedError, match="QuantileTransformer is not a per-feature affine"):
-        affine_scaling(quantile, serving_data.X.shape[1])
-    assert affine_scaling(None, 3) is None
+def test_the_fitted_scaling_is_folded_into_the_fused_scorer(serving_data):
+    """MNP's learned input scaling (``scaler_``) folds into the fused scorer as one multiply-add per
+    feature: on raw rows it gives decision_function's scores."""
+    model = MNP(**TINY_MNP).fit(serving_data.X * 100 + 50, serving_data.y)
+    X = random_rows(500, serving_data.X.shape[1]) * 100 + 50
+    fused = FusedMNP.from_model(model)
+    assert fused.has_scaling and not fused_for(model).has_scaling  # the detector scales before the network
+    np.testing.assert_allclose(fused_scores(fused, X), model.decision_function(X), rtol=0, atol=1e-5)
 
 
 def test_fused_refuses_unfitted_model():
@@ -147,11 +117,22 @@ def test_fused_for_caches_and_rebuilds_when_the_weights_change(serving_data):
     assert fused_for(object()) is None
 
 
-@pytest.mark.parametrize("spec", ["minmax", "robust", "standard"])
-def test_the_detectors_own_scaler_is_folded_into_the_fused_scorer(serving_data, spec):
-    """MNP's learned input scaling (``scaler_``) folds like a scikit-learn scaler: the fused
-    scorer on raw rows gives decision_function's scores."""
-    model = MNP(**{**TINY_MNP, "scaler": spec}).fit(serving_data.X * 100 + 50, serving_data.y)
-    X = random_rows(500, serving_data.X.shape[1]) * 100 + 50
-    np.testing.assert_allclose(fused_scores(FusedMNP.from_model(model), X), model.decision_function(X),
-                               rtol=0, atol=1e-5)
+@pytest.mark.parametrize("params, why", [
+    ({"act": "PReLU"}, "its members cannot be stacked: the activation PReLU"),
+    ({"device": "cuda"}, "the network is on cuda, not the CPU"),
+])
+def test_where_the_fused_scorer_does_not_apply_the_log_says_why(serving_data, params, why, caplog):
+    """Never a silent fallback: MNP scores with the network's own forward and logs the reason, once per
+    network (the first time it scores, in fit)."""
+    if params.get("device") == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    X = random_rows(300, serving_data.X.shape[1])
+    with caplog.at_level(logging.DEBUG, logger="deepod_mnp.method.fused"):
+        model = MNP(**{**TINY_MNP, "scaler": None, **params}).fit(serving_data.X, serving_data.y)
+        scores = model.decision_function(X)  # the same network: not logged again
+    lines = [r.getMessage() for r in caplog.records if r.name == "deepod_mnp.method.fused"]
+    assert len(lines) == 1 and "MNP scores with the network's own forward" in lines[0] and why in lines[0]
+    assert fused_for(model) is None
+    with torch.inference_mode():
+        unfused = model.net(torch.from_numpy(X).to(model.device_)).score.cpu().numpy()
+    np.testing.assert_array_equal(scores, unfused)

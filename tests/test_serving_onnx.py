@@ -5,41 +5,46 @@ import json
 
 import numpy as np
 import pytest
-from conftest import random_rows
-from sklearn.preprocessing import StandardScaler
+from conftest import TINY_MNP, random_rows
 
 ort = pytest.importorskip("onnxruntime", reason="the 'onnx' extra (onnx, onnxscript, onnxruntime) is missing")
 pytest.importorskip("onnxscript", reason="the 'onnx' extra (onnxscript) is missing")
 
 
-def test_onnx_export_gives_decision_function_scores(serving_mnp, serving_data, tmp_path):
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")  # the 3-column array below
+def test_onnx_export_gives_decision_function_scores(serving_data, tmp_path):
+    """MNP with its default input scaling, fitted on raw units: the graph takes the raw rows and scales
+    them itself."""
+    import pandas as pd
+
+    from deepod_mnp import MNP
     from deepod_mnp.serving.onnx import OnnxScorer, export_onnx
 
-    serving_mnp.scaler_ = StandardScaler().fit(serving_data.X)  # the raw-input graph must scale itself
-    try:
-        path = export_onnx(serving_mnp, tmp_path / "mnp.onnx")
-    finally:
-        del serving_mnp.scaler_
+    columns = [f"f{i}" for i in range(serving_data.X.shape[1])]
+    model = MNP(**TINY_MNP).fit(pd.DataFrame(serving_data.X * 100 + 50, columns=columns), serving_data.y)
+    path = export_onnx(model, tmp_path / "mnp.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
-    assert (inp.name, inp.type, inp.shape[1]) == ("X", "tensor(float)", serving_mnp.n_features_in_)
+    assert (inp.name, inp.type, inp.shape[1]) == ("X", "tensor(float)", model.n_features_in_)
     assert isinstance(inp.shape[0], str)  # dynamic batch
     assert (out.name, out.type, len(out.shape)) == ("score", "tensor(float)", 1)
-    X = random_rows(5000, serving_mnp.n_features_in_)
-    expected = serving_mnp.decision_function(StandardScaler().fit(serving_data.X).transform(X))
+    X = random_rows(5000, model.n_features_in_) * 100 + 50
+    expected = model.decision_function(pd.DataFrame(X, columns=columns))
     for n in (1, 17, 5000):  # the batch dimension is free
         (got,) = session.run(["score"], {"X": X[:n]})
         assert got.dtype == np.float32 and got.shape == (n,)
         np.testing.assert_allclose(got, expected[:n], rtol=0, atol=1e-5)
     meta = session.get_modelmeta().custom_metadata_map
-    assert json.loads(meta["deepod_mnp.feature_names"]) == list(serving_mnp.feature_names_in_)
-    assert float(meta["deepod_mnp.threshold"]) == pytest.approx(serving_mnp.threshold_)
-    scorer = OnnxScorer(path, threads=1)
-    assert scorer.n_features_in_ == serving_mnp.n_features_in_ and scorer.model_name == "MNP"
-    labels = scorer.predict(X)
-    np.testing.assert_array_equal(labels, (scorer.decision_function(X) > serving_mnp.threshold_).astype(int))
-    near = np.abs(expected - serving_mnp.threshold_) < 1e-5  # rounding may flip only these
-    np.testing.assert_array_equal(labels[~near], (expected[~near] > serving_mnp.threshold_).astype(int))
+    assert json.loads(meta["deepod_mnp.feature_names"]) == columns
+    assert float(meta["deepod_mnp.threshold"]) == pytest.approx(model.threshold_)
+    scorer = OnnxScorer(path, threads=1, chunk_rows=700, workers=3)  # several chunks side by side
+    assert scorer.n_features_in_ == model.n_features_in_ and scorer.model_name == "MNP"
+    frame = pd.DataFrame(X, columns=columns)
+    np.testing.assert_allclose(scorer.decision_function(frame), expected, rtol=0, atol=1e-5)
+    labels = scorer.predict(frame)
+    np.testing.assert_array_equal(labels, (scorer.decision_function(frame) > model.threshold_).astype(int))
+    near = np.abs(expected - model.threshold_) < 1e-5  # rounding may flip only these
+    np.testing.assert_array_equal(labels[~near], (expected[~near] > model.threshold_).astype(int))
     with pytest.raises(ValueError, match="X has 3 features, but OnnxScorer is expecting 7 features"):
         scorer.decision_function(X[:, :3])
 
@@ -57,13 +62,14 @@ def test_onnx_export_of_anoonly_detectors(name, serving_data, tmp_path):
     assert scorer.model_name == name
 
 
-def test_onnx_export_of_the_score_head_options(serving_data, tmp_path):
-    """recon_norm='log' and head_features=True (a log and a second input product in the graph)."""
+@pytest.mark.parametrize("params", [{"recon_norm": "log"}, {"act": "Tanh", "bias": False}],
+                         ids=["log-recon-norm", "tanh-no-bias"])
+def test_onnx_export_of_mnp_options(serving_data, tmp_path, params):
+    """recon_norm='log' (a log of each member's error in the graph), another activation, no biases."""
     from deepod_mnp import MNP
     from deepod_mnp.serving.onnx import export_onnx
 
-    model = MNP(epochs=2, epoch_steps=4, pretrain_epochs=1, n_prototypes=2, device="cpu", random_state=0,
-                recon_norm="log", head_features=True).fit(serving_data.X, serving_data.y)
+    model = MNP(**{**TINY_MNP, **params}).fit(serving_data.X, serving_data.y)
     session = ort.InferenceSession(str(export_onnx(model, tmp_path / "head.onnx")),
                                    providers=["CPUExecutionProvider"])
     X = random_rows(2000, model.n_features_in_)

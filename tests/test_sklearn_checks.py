@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepod_mnp import models
+import deepod_mnp
 
 
 def weak_labels(y, X):
@@ -44,15 +44,15 @@ class _WeakLabels:
 
 
 # the same names as the detectors, at module level, so that the checks' pickles find them
-class MNP(_WeakLabels, models.MNP):
+class MNP(_WeakLabels, deepod_mnp.MNP):
     pass
 
 
-class DevNetAnoOnly(_WeakLabels, models.DevNetAnoOnly):
+class DevNetAnoOnly(_WeakLabels, deepod_mnp.DevNetAnoOnly):
     pass
 
 
-class DeepSADAnoOnly(_WeakLabels, models.DeepSADAnoOnly):
+class DeepSADAnoOnly(_WeakLabels, deepod_mnp.DeepSADAnoOnly):
     pass
 
 

@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -238,8 +239,17 @@ def test_cli_prints_sizes(tmp_path):
     with contextlib.redirect_stdout(printed):
         assert upstream_main(["--out", str(tmp_path / "cli"), "--deepod-src", str(MAIN)]) == 0
     text = printed.getvalue()
-    assert f"{PATCH_NAME}:" in text and f"{TARGET_PATH} imports: collections, deepod, numpy" in text
-    assert (tmp_path / "cli" / TARGET_PATH).read_bytes() == module_path().read_bytes()
+    out = tmp_path / "cli"
+    assert (out / TARGET_PATH).read_bytes() == module_path().read_bytes()
+    # the sizes printed are those of the files written, counted here independently
+    patch = len((out / PATCH_NAME).read_text().splitlines())
+    pin_fix = len((out / PIN_FIX_DIR / PIN_FIX_PATCH).read_text().splitlines())
+    assert f"{PATCH_NAME}: {patch} lines; {PIN_FIX_DIR}/{PIN_FIX_PATCH}: {pin_fix} lines" in text
+    module = len(module_path().read_text().splitlines())
+    assert re.search(rf"^ +{module}  {re.escape(TARGET_PATH)}  \(new\)$", text, flags=re.MULTILINE), text
+    test = len((out / TEST_PATH).read_text().splitlines())
+    assert re.search(rf"^ +{test}  {re.escape(TEST_PATH)}  \(new\)$", text, flags=re.MULTILINE), text
+    assert f"{TARGET_PATH} imports: collections, deepod, numpy, sklearn, torch" in text
 
 
 def test_runtime_package_does_not_load_the_tool():
@@ -258,6 +268,8 @@ def test_runtime_package_does_not_load_the_tool():
     ("import torch\ntorch.manual_seed(0)\n", "outside torch.random.fork_rng"),
     ("from sklearn.utils import check_array\ncheck_array([[1]], ensure_all_finite=True)\n",
      "scikit-learn 1.6"),
+    # DeepOD declares scikit_learn>=0.20.0; check_array's input_name came with 1.1
+    ("from sklearn.utils import check_array\ncheck_array([[1]], input_name='X')\n", "scikit-learn 1.1"),
     ("import torch\ntorch.load('x', weights_only=True)\n", "torch 1.13"),
     ("import requests\n", "does not depend on"),
     ("import ray\n", "does not depend on"),

@@ -164,8 +164,8 @@ EPOCH_STEPS = (r"epoch_steps must be a positive integer or -1 \(one full pass ov
     (dict(verbose=-1), "verbose must be a non-negative integer or True or False, got -1"),
     (dict(contamination=0.7), r"contamination=0.7 is outside \(0, 0.5\]"),
     (dict(contamination=0.0), "contamination=0"),
-    (dict(recon_loss="foo"), "recon_loss must be one of.*'foo'"),
-    (dict(score_loss="l1"), "score_loss must be one of"),
+    (dict(recon_norm="linear"), r"recon_norm must be one of \('log',\) or None, got 'linear'"),
+    (dict(scaler="robust"), r"scaler must be one of \('minmax',\) or None, got 'robust'"),
     (dict(device="tpu"), "device='tpu' is not a torch device"),
 ], ids=lambda v: str(v) if isinstance(v, dict) else None)
 def test_bad_params_raise_at_fit(make_mnp, weak_data, params, match):

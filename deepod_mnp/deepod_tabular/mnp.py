@@ -129,16 +129,11 @@ class MNP(BaseDeepAD):
         unlabeled = X[torch.as_tensor(y == 0, device=X.device)]
         steps = self._epoch_steps(len(unlabeled))
         rngs = [np.random.default_rng(seed) for seed in rng.integers(2 ** 31 - 1, size=self.n_members)]
-        members, silhouettes = [], None
-        for member_rng in rngs:
-            k = len(members[0].prototypes) if members else self.n_prototypes
-            member, scores = self._prepare_member(unlabeled, k, steps, member_rng, batches)
-            members.append(member)
-            silhouettes = scores if silhouettes is None else silhouettes
+        first, silhouettes = self._prepare_member(unlabeled, self.n_prototypes, steps, rngs[0], batches)
+        k = len(first.prototypes)  # chosen on the first member, the same for all
+        members = [first] + [self._prepare_member(unlabeled, k, steps, r, batches)[0] for r in rngs[1:]]
         loader = MixedBatchLoader(X, y, self.batch_size, self.anomaly_batch_size, steps, rngs, batches)
-        criterion = self._build_criterion(X.device)
-        criterion.silhouette_scores = silhouettes
-        return loader, MNPEnsemble(members), criterion
+        return loader, MNPEnsemble(members, silhouettes), self._build_criterion(X.device)
 
     def _prepare_member(self, unlabeled, n_prototypes, steps, rng, batches):
         with torch.random.fork_rng(devices=[]):  # the initial weights, without touching the global seed
@@ -314,7 +309,11 @@ class AutoEncoder(torch.nn.Module):
 
 def similarity(z, prototypes, alpha=1.):
     """Student's t similarity s_ij of each code to each prototype, both L2-normalised, shape (n, k)."""
-    d2 = torch.cdist(F.normalize(z, dim=1), F.normalize(prototypes, dim=1)).pow(2)
+    return student_t(torch.cdist(F.normalize(z, dim=1), F.normalize(prototypes, dim=1)).pow(2), alpha)
+
+
+def student_t(d2, alpha=1.):
+    """The similarity of a squared distance ``d2`` between unit vectors (any shape)."""
     return (1. + d2 / alpha).pow(-(alpha + 1.) / 2.)  # Eq. 6
 
 
@@ -355,10 +354,12 @@ class MNPNet(torch.nn.Module):
 
 
 class MNPEnsemble(torch.nn.Module):
-    """Members side by side: their scores and errors averaged, their codes and similarities concatenated."""
-    def __init__(self, members):
+    """Members side by side: their scores and errors averaged, their codes and similarities concatenated;
+    ``silhouette_scores``: the score of each k tried when k was chosen (on the first member)."""
+    def __init__(self, members, silhouette_scores=None):
         super().__init__()
         self.members = torch.nn.ModuleList(members)
+        self.silhouette_scores = dict(silhouette_scores or {})
 
     def forward(self, x):
         outs = [member(x) for member in self.members]
@@ -385,7 +386,6 @@ class MNPLoss:
         self.use_prototype_loss = use_prototype_loss
         self.weights = torch.ones(n_members, 3, device=device)
         self.history = []
-        self.silhouette_scores = {}
         self._sum = torch.zeros(n_members, 3, device=device)
         self._steps = 0
 

@@ -1,54 +1,51 @@
-"""A fitted MNP ensemble as one torch module of batched matrix products (the scoring hot path).
+"""A fitted MNP ensemble as one torch module of batched matrix products (the scoring hot path on the CPU).
 
-:class:`FusedMNP` is built from a fitted MNP detector's members
-(read through their fitted modules, never retrained): the members' first
-encoder layers, which all read the same input, become one matrix product of
-width ``M * h``; every later layer becomes one batched product over the M
-members. The module computes exactly what ``MNP.decision_function`` computes
-(Eq. 1-2, 6, 11 and the member mean), up to float rounding, and folds an
-affine input scaling (``x * mul + add``) in front of it. MNP's
-``inference_forward`` scores with it (:func:`fused_for`), and it is the module
-that the ONNX export (``serving/onnx.py``) writes. It lives in ``method/`` because
-the detectors may import only ``method/`` (CONTRIBUTING.md, "Architecture");
-``serving/fused.py`` is its public home.
+:class:`FusedMNP` is built from a fitted MNP's members (their weights are
+copied, nothing is retrained) and computes what the members compute one by one
+(``MNPEnsemble.forward``), with the work of all members batched:
+
+* the linear layers of Eq. 1-2 (encoder and decoder) and of the scoring MLP of
+  Eq. 11 are the members' own weights stacked: the first encoder layer, which
+  every member applies to the same input, becomes one product of width
+  ``M * h``; every later layer one block-diagonal (or per-member) product;
+* the squared distances of Eq. 6 come from one block-diagonal product of the
+  unit codes with the unit prototypes (``|z|^2 + |p|^2 - 2 z.p``) instead of
+  ``torch.cdist`` per member;
+* the rest is MNP's own code, called as it is: the reconstruction error
+  (``member.recon_error``), the Student-t kernel of Eq. 6
+  (:func:`~deepod_mnp.deepod_tabular.mnp.student_t`) and the scoring MLP's
+  input (``member.score_input``, with ``recon_norm``'s error when set).
+
+So no equation is written here again: the batched products are the members'
+layers, and ``tests/test_serving_fused.py`` holds the scores equal to the
+members' forward (to 1e-6) for every option that changes the network. MNP's
+``inference_forward`` scores with it on the CPU (:func:`fused_for`, which logs
+at DEBUG level why it does not apply when it does not); the ONNX export
+(``serving/onnx.py``) writes it, with the fitted input scaling folded in front
+(``x * mul + add``). ``serving/fused.py`` is its public home.
 
 Per row and member the work is two linear layers each way plus the scoring
 MLP; :func:`flops_per_row` counts it.
 """
 from __future__ import annotations
 
+import logging
 import weakref
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from deepod_mnp.method.score_head import relative_log_error
+from deepod_mnp.deepod_tabular.mnp import student_t
+
+logger = logging.getLogger(__name__)
 
 _EPS = 1e-12  # torch.nn.functional.normalize's default eps
 # Fewest rows scored at once: CPU BLAS multiplies 1-3 rows with kernels that sum in another order than
 # for 4 and more (the last bit of a score changed with the batch, scikit-learn's subset-invariance check)
 _MIN_ROWS = 4
-
-
-class Components(NamedTuple):
-    """Per-row outputs of :meth:`FusedMNP.components` (each shape (n,), member means)."""
-
-    score: torch.Tensor
-    reconstruction_error: torch.Tensor
-    max_similarity: torch.Tensor
-    nearest_prototype: torch.Tensor  # int64, index into the ensemble's prototypes
-    normality_weight: torch.Tensor
-
-
-def _linear_and_slope(block: nn.Module) -> tuple[nn.Linear, float]:
-    """The ``Linear`` of a ``Linear + LeakyReLU`` block and the activation's negative slope."""
-    linear, act = block[0], block[1]
-    if not isinstance(linear, nn.Linear) or not isinstance(act, nn.LeakyReLU):
-        raise TypeError(f"expected a Linear + LeakyReLU block, got {block!r}")
-    return linear, float(act.negative_slope)
 
 
 def _members(model: Any) -> list[nn.Module]:
@@ -57,66 +54,30 @@ def _members(model: Any) -> list[nn.Module]:
         raise ValueError("the model is not fitted (it has no `net`).")
     members = list(getattr(net, "members", [net]))
     for member in members:
-        for name in ("ae", "prototypes", "scorer", "alpha", "recon_loss", "recon_in_score"):
+        for name in ("ae", "prototypes", "scorer", "alpha", "recon_error", "score_input"):
             if not hasattr(member, name):
                 raise TypeError(f"{type(member).__name__} is not an MNP member network (no `{name}`).")
     return members
 
 
-def affine_scaling(scaler: Any, n_features: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(mul, add)`` such that ``scaler.transform(X) == X * mul + add``, or None for no scaler.
+def _activation(modules: list[nn.Module]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The members' shared activation of one layer as a function of the batched layer's output."""
+    first = modules[0]
+    if any(type(m) is not type(first) or m.extra_repr() != first.extra_repr() for m in modules):
+        raise ValueError(f"the members' activations differ ({first!r}, ...).")
+    if any(True for m in modules for _ in m.parameters()):
+        raise ValueError(f"the activation {first!r} has weights of its own in each member.")
+    if isinstance(first, nn.LeakyReLU):  # in place, on a fresh product: no second buffer
+        slope = float(first.negative_slope)
+        return lambda h: nn.functional.leaky_relu_(h, slope)
+    return first
 
-    StandardScaler, RobustScaler, MinMaxScaler (``clip=False``) and
-    MaxAbsScaler are read from their fitted attributes. Any other fitted
-    transformer (a Pipeline of scalers, a FunctionTransformer, ...) is probed:
-    its output at 0 gives ``add``, at 1 gives ``mul``, and the affine form is
-    then checked on random rows; a transformer that is not per-feature affine
-    (QuantileTransformer, PowerTransformer, a clipping MinMaxScaler) raises
-    ``NotImplementedError``.
 
-    Parameters
-    ----------
-    scaler : fitted scikit-learn transformer or None
-        The detector's ``scaler_``.
-    n_features : int
-        Number of input features.
-
-    Returns
-    -------
-    (ndarray, ndarray) or None
-        Float64 vectors of length ``n_features``.
-    """
-    if scaler is None:
-        return None
-    from sklearn import preprocessing as pp
-
-    ones, zeros = np.ones(n_features), np.zeros(n_features)
-    kind = type(scaler)
-    if kind is pp.StandardScaler:
-        mean = scaler.mean_ if scaler.with_mean else zeros
-        scale = scaler.scale_ if scaler.with_std else ones
-        return 1.0 / scale, -mean / scale
-    if kind is pp.RobustScaler:
-        center = scaler.center_ if scaler.with_centering else zeros
-        scale = scaler.scale_ if scaler.with_scaling else ones
-        return 1.0 / scale, -center / scale
-    if kind is pp.MinMaxScaler and not scaler.clip:
-        return np.asarray(scaler.scale_, float), np.asarray(scaler.min_, float)
-    if kind is pp.MaxAbsScaler:
-        return 1.0 / scaler.scale_, zeros
-    # anything else: probe and verify
-    add = np.asarray(scaler.transform(zeros[None]), dtype=np.float64)[0]
-    mul = np.asarray(scaler.transform(ones[None]), dtype=np.float64)[0] - add
-    probe = np.random.default_rng(0).normal(0.0, 3.0, size=(64, n_features))
-    got = np.asarray(scaler.transform(probe), dtype=np.float64)
-    if got.shape != probe.shape or not np.allclose(got, probe * mul + add, rtol=1e-6, atol=1e-9):
-        raise NotImplementedError(
-            f"{kind.__name__} is not a per-feature affine transformer, so it cannot be folded into the "
-            "fused scorer or the ONNX graph. Supported: StandardScaler, RobustScaler, MinMaxScaler "
-            "(clip=False), MaxAbsScaler and any transformer that is x * a + b per feature. A "
-            "QuantileTransformer would need its quantile table as a piecewise-linear interpolation "
-            "in the graph (ONNX has no searchsorted operator), or scoring already-transformed input.")
-    return mul, add
+def _linear_and_activation(block: nn.Module) -> tuple[nn.Linear, nn.Module]:
+    """The ``Linear`` and the activation of a ``Linear + activation`` block."""
+    if not (isinstance(block, nn.Sequential) and len(block) == 2 and isinstance(block[0], nn.Linear)):
+        raise TypeError(f"expected a Linear + activation block, got {block!r}")
+    return block[0], block[1]
 
 
 class FusedMNP(nn.Module):
@@ -126,12 +87,9 @@ class FusedMNP(nn.Module):
     ----------
     members : sequence of MNPNet
         The fitted members (``model.net.members``); their weights are copied.
-    beta : float, default=1.0
-        Similarity scale of the normality weight ``w_i`` (Eq. 7), used by
-        :meth:`components` only.
     scaling : (array, array), optional
-        ``(mul, add)``: the input is ``x * mul + add`` before the network (see
-        :func:`affine_scaling`).
+        ``(mul, add)``: the input is ``x * mul + add`` before the network (the
+        fitted ``scaler_``'s :meth:`~deepod_mnp.method.scaling.FeatureScaler.affine`).
 
     Notes
     -----
@@ -140,7 +98,7 @@ class FusedMNP(nn.Module):
     ``MNP.decision_function`` does.
     """
 
-    def __init__(self, members: Sequence[nn.Module], *, beta: float = 1.0,
+    def __init__(self, members: Sequence[nn.Module], *,
                  scaling: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__()
         members = list(members)
@@ -149,36 +107,21 @@ class FusedMNP(nn.Module):
         first = members[0]
         self.n_members = len(members)
         self.alpha = float(first.alpha)
-        self.recon_loss = str(first.recon_loss)
-        self.recon_in_score = bool(first.recon_in_score)
-        self.recon_norm = getattr(first, "recon_norm", None)
-        self.head_features = bool(getattr(first, "head_features", False))
-        self.beta = float(beta)
-        if self.recon_loss not in ("smooth_l1", "mse"):
-            raise ValueError(f"unsupported recon_loss {self.recon_loss!r}")
-        for m in members[1:]:
-            if (float(m.alpha), str(m.recon_loss), bool(m.recon_in_score), getattr(m, "recon_norm", None),
-                    bool(getattr(m, "head_features", False))) != (
-                    self.alpha, self.recon_loss, self.recon_in_score, self.recon_norm, self.head_features):
-                raise ValueError("all members must share alpha, recon_loss, recon_in_score, recon_norm and "
-                                 "head_features.")
-
-        def linears(blocks: list[nn.Module]) -> tuple[list[nn.Linear], float]:
-            pairs = [_linear_and_slope(b) for b in blocks]
-            slopes = {s for _, s in pairs}
-            if len(slopes) != 1:
-                raise ValueError("members differ in their LeakyReLU slopes.")
-            return [lin for lin, _ in pairs], slopes.pop()
+        if any(float(m.alpha) != self.alpha for m in members):
+            raise ValueError("all members must share alpha.")
+        # MNP's own per-member code, called as it is (plain attributes, not submodules: no copy of weights)
+        self._recon_error = [m.recon_error for m in members]
+        self._score_input = [m.score_input for m in members]
 
         layers = [list(m.ae.encoder) + list(m.ae.decoder) for m in members]
         if len({len(blocks) for blocks in layers}) != 1 or len(layers[0]) < 2:
             raise ValueError("members must share one autoencoder depth of at least one layer each way.")
         self.n_layers = len(layers[0])
         self.n_encoder = len(first.ae.encoder)
-        self.slopes: list[float] = []
+        self.acts: list[Callable[[torch.Tensor], torch.Tensor]] = []
         for i in range(self.n_layers):
-            lins, slope = linears([blocks[i] for blocks in layers])
-            self.slopes.append(slope)
+            lins, acts = zip(*[_linear_and_activation(blocks[i]) for blocks in layers])
+            self.acts.append(_activation(list(acts)))
             if i == 0:  # the members' first layers read the same input: one (D, M*h) product
                 w = torch.cat([_wt(lin) for lin in lins], dim=1)
             elif i < self.n_layers - 1:  # small middle layers: one block-diagonal product
@@ -198,18 +141,11 @@ class FusedMNP(nn.Module):
         self.register_buffer("proto_sq", (unit ** 2).sum(dim=2).contiguous())  # (M, k)
         scorers = [m.scorer for m in members]
         for sc in scorers:
-            if not (len(sc) == 4 and isinstance(sc[0], nn.Linear) and isinstance(sc[1], nn.LeakyReLU)
-                    and isinstance(sc[2], nn.Linear) and isinstance(sc[3], nn.Sigmoid)):
-                raise TypeError("each scoring MLP must be Linear, LeakyReLU, Linear, Sigmoid.")
-        self.score_slope = float(scorers[0][1].negative_slope)
-        n_head = self.rep_dim + 2  # e_i, the unit code and s_i; the input features (head_features) after them
-        self.register_buffer("s1_w", torch.block_diag(*[_wt(sc[0])[:n_head] for sc in scorers]).contiguous())
-        if self.head_features:  # the input's share of each head's first layer: one (D, M*hidden) product
-            x_part = torch.cat([_wt(sc[0])[n_head:] for sc in scorers], dim=1)
-            self.register_buffer("s1x_w", x_part.contiguous())
-        if self.recon_norm is not None:  # each member's e_ref, (M,)
-            refs = [m.recon_ref.detach().cpu().float() for m in members]
-            self.register_buffer("recon_ref", torch.stack(refs))
+            if not (len(sc) == 4 and isinstance(sc[0], nn.Linear) and isinstance(sc[2], nn.Linear)
+                    and isinstance(sc[3], nn.Sigmoid)):
+                raise TypeError("each scoring MLP must be Linear, activation, Linear, Sigmoid.")
+        self.score_act = _activation([sc[1] for sc in scorers])
+        self.register_buffer("s1_w", torch.block_diag(*[_wt(sc[0]) for sc in scorers]).contiguous())
         self.register_buffer("s1_b", torch.cat([_b(sc[0]) for sc in scorers]))
         self.register_buffer("s2_w", torch.block_diag(*[_wt(sc[2]) for sc in scorers]).contiguous())
         self.register_buffer("s2_b", torch.cat([_b(sc[2]) for sc in scorers]))
@@ -225,53 +161,40 @@ class FusedMNP(nn.Module):
 
     @classmethod
     def from_model(cls, model: Any) -> FusedMNP:
-        """Build from a fitted MNP: its members, ``beta`` and its ``scaler_`` (if any), on the CPU."""
+        """Build from a fitted MNP: its members and its ``scaler_`` (if any), on the CPU."""
         members = _members(model)
-        n_features = int(getattr(model, "n_net_features_", model.n_features_in_))  # the network's input
-        scaling = affine_scaling(getattr(model, "scaler_", None), n_features)
-        fused = cls(members, beta=float(getattr(model, "beta", 1.0)), scaling=scaling)
-        return fused.eval()
+        scaler = getattr(model, "scaler_", None)
+        return cls(members, scaling=None if scaler is None else scaler.affine()).eval()
 
     # ------------------------------------------------------------------ forward
-    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Per member (as (n, M) columns): score, reconstruction error, largest similarity; the
-        squared distances to every prototype, (n, M, k); the latent codes side by side, (n, M*H)."""
+    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's score, (n, M), and the latent codes side by side, (n, M*H)."""
         if self.has_scaling:
             x = x * self.in_mul + self.in_add
         n, m = x.shape[0], self.n_members
-        leaky = nn.functional.leaky_relu_  # in place, on fresh products only
-        h = leaky(torch.addmm(self.b0, x, self.w0), self.slopes[0])  # (n, M*h)
+        # the members' layers of Eq. 1-2 batched (tests/test_serving_fused.py holds them equal)
+        h = self.acts[0](torch.addmm(self.b0, x, self.w0))  # (n, M*h)
         z = h
         for i in range(1, self.n_layers - 1):
-            h = leaky(torch.addmm(getattr(self, f"b{i}"), h, getattr(self, f"w{i}")), self.slopes[i])
+            h = self.acts[i](torch.addmm(getattr(self, f"b{i}"), h, getattr(self, f"w{i}")))
             if i == self.n_encoder - 1:
                 z = h
         width = h.shape[1] // m
         last = self.n_layers - 1
-        w_last, b_last, errors = getattr(self, f"w{last}"), getattr(self, f"b{last}"), []
-        loss = (nn.functional.smooth_l1_loss if self.recon_loss == "smooth_l1" else nn.functional.mse_loss)
-        for j in range(m):  # reconstruction error e_i of each member, Eq. 2-3
-            x_hat = leaky(torch.addmm(b_last[j], h[:, j * width:(j + 1) * width], w_last[j]), self.slopes[-1])
-            errors.append(loss(x_hat, x, reduction="none").mean(dim=1))
-        e = torch.stack(errors, dim=1)  # (n, M)
-        z_flat = z
-        z = z.reshape(n, m, self.rep_dim)
+        w_last, b_last = getattr(self, f"w{last}"), getattr(self, f"b{last}")
+        z_flat, z = z, z.reshape(n, m, self.rep_dim)
         z_unit = z / torch.linalg.vector_norm(z, dim=2, keepdim=True).clamp_min(_EPS)
         dots = (z_unit.reshape(n, m * self.rep_dim) @ self.proto_bd).reshape(n, m, self.n_prototypes)
         z_sq = (z_unit * z_unit).sum(dim=2, keepdim=True)
-        d2 = (z_sq + self.proto_sq - 2.0 * dots).clamp_min(0.0)  # (n, M, k), Eq. 6's squared distance
-        s_max = (1.0 + d2.amin(dim=2) / self.alpha).pow(-(self.alpha + 1.0) / 2.0)  # s decreases with d2
-        if not self.recon_in_score:
-            e_in = torch.zeros_like(e)
-        else:
-            e_in = e if self.recon_norm is None else relative_log_error(e, self.recon_ref)
-        feats = torch.cat([e_in.unsqueeze(2), z_unit, s_max.unsqueeze(2)], dim=2).reshape(n, -1)
-        pre = torch.addmm(self.s1_b, feats, self.s1_w)
-        if self.head_features:
-            pre = pre.addmm_(x, self.s1x_w)
-        hid = leaky(pre, self.score_slope)  # fresh product
-        score = torch.sigmoid(torch.addmm(self.s2_b, hid, self.s2_w))  # (n, M), Eq. 11
-        return score, e, s_max, d2, z_flat
+        d2 = (z_sq + self.proto_sq - 2.0 * dots).clamp_min(0.0)  # (n, M, k): Eq. 6's distances, batched
+        s_max = student_t(d2.amin(dim=2), self.alpha)  # the similarity falls as the distance grows
+        feats = []
+        for j in range(m):  # each member's error and its scoring MLP's input
+            x_hat = self.acts[last](torch.addmm(b_last[j], h[:, j * width:(j + 1) * width], w_last[j]))
+            e = self._recon_error[j](x, x_hat)
+            feats.append(self._score_input[j](x, e, z[:, j], s_max[:, j:j + 1]))
+        hid = self.score_act(torch.addmm(self.s1_b, torch.cat(feats, dim=1), self.s1_w))
+        return torch.sigmoid(torch.addmm(self.s2_b, hid, self.s2_w)), z_flat  # (n, M): Eq. 11's MLPs, batched
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Anomaly scores, shape (n,), of float32 rows of shape (n, D)."""
@@ -292,15 +215,8 @@ class FusedMNP(nn.Module):
             return z[:n], score[:n]
         outs = [self._parts(block) for block in x.split(self.block_rows)]
         if len(outs) == 1:
-            return outs[0][4], outs[0][0].mean(dim=1)
-        return torch.cat([o[4] for o in outs]), torch.cat([o[0].mean(dim=1) for o in outs])
-
-    def components(self, x: torch.Tensor) -> Components:
-        """The score and the explanation columns of ``MNP.score_components``, member means."""
-        score, e, s_max, d2, _ = self._parts(x)
-        nearest = d2.reshape(x.shape[0], -1).argmin(dim=1)  # member-major prototype index
-        return Components(score.mean(1), e.mean(1), s_max.mean(1), nearest,
-                          torch.sigmoid(self.beta * s_max).mean(1))
+            return outs[0][1], outs[0][0].mean(dim=1)
+        return torch.cat([o[1] for o in outs]), torch.cat([o[0].mean(dim=1) for o in outs])
 
 
 def _wt(linear: nn.Linear) -> torch.Tensor:
@@ -308,6 +224,8 @@ def _wt(linear: nn.Linear) -> torch.Tensor:
 
 
 def _b(linear: nn.Linear) -> torch.Tensor:
+    if linear.bias is None:  # bias=False: a zero bias adds nothing
+        return torch.zeros(linear.out_features)
     return linear.bias.detach().cpu().float()
 
 
@@ -323,40 +241,48 @@ def flops_per_row(fused: FusedMNP) -> int:
         macs += getattr(fused, f"w{i}").numel() // m
     macs += getattr(fused, f"w{fused.n_layers - 1}").numel()
     macs += fused.proto_bd.numel() // m + (fused.s1_w.numel() + fused.s2_w.numel()) // m
-    if fused.head_features:
-        macs += fused.s1x_w.numel()
     return 2 * macs
 
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> (key, FusedMNP)
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> (key, FusedMNP or None)
 
 
 def fused_for(model: Any) -> FusedMNP | None:
-    """The fused scorer of a fitted MNP's network on the CPU, cached; None otherwise.
+    """The fused scorer of a fitted MNP's network on the CPU, cached; None where it does not apply.
 
     For the detectors' scoring hot path: the members only, *without* the input
-    scaling (the detector applies its ``scaler_`` before the network). None
-    when the network is not an MNP ensemble, lives off the CPU, or is in
-    training mode. The cache is held beside the network (a weak mapping, no
-    attribute on the detector) and keyed by its parameters' identities and
-    version counters, so a refit, ``load_state_dict`` or an optimizer step
-    rebuilds it.
+    scaling (the detector applies its ``scaler_`` before the network). It does
+    not apply to a network in training mode or off the CPU (the network's own
+    forward scores there), nor to members it cannot stack (activations with
+    weights of their own, such as ``act='PReLU'``); the first time a network is
+    scored unfused, the reason is logged at DEBUG level
+    (``logging.getLogger('deepod_mnp.method.fused')``). The cache is held
+    beside the network (a weak mapping, no attribute on the detector) and
+    keyed by its parameters' identities and version counters, so a refit,
+    ``load_state_dict`` or an optimizer step rebuilds it.
     """
     net = getattr(model, "net", None)
     members = getattr(net, "members", None)
-    if members is None or net.training:
+    if members is None:
         return None
     params = list(net.parameters())
-    if not params or any(p.device.type != "cpu" for p in params):
-        return None
-    beta = float(getattr(model, "beta", 1.0))
-    key = (beta, tuple(id(p) for p in params), tuple(p._version for p in params))
+    devices = sorted({p.device.type for p in params})
+    key = (net.training, tuple(devices), tuple(id(p) for p in params), tuple(p._version for p in params))
     cached = _CACHE.get(net)
     if cached is not None and cached[0] == key:
         return cached[1]
-    try:
-        fused = FusedMNP(members, beta=beta).eval()
-    except (TypeError, ValueError, AttributeError):  # not the MNP member layout: score unfused
-        return None
+    fused, why = None, None
+    if net.training:
+        why = "the network is in training mode"
+    elif devices != ["cpu"]:
+        why = f"the network is on {', '.join(devices)}, not the CPU"
+    else:
+        try:
+            fused = FusedMNP(members).eval()
+        except (TypeError, ValueError) as exc:
+            why = f"its members cannot be stacked: {exc}"
+    if why is not None:
+        logger.debug("%s scores with the network's own forward, not the fused scorer: %s.",
+                     type(model).__name__, why)
     _CACHE[net] = (key, fused)
     return fused

@@ -30,7 +30,7 @@ from deepod.models.tabular.devnet import DevLoss
 from deepod.models.tabular.dsad import DSADLoss
 
 from deepod_mnp._params import POSITIVE_INT, POSITIVE_REAL, Interval, Options, Predicate, parse_hidden_dims
-from deepod_mnp.base import BaseDetector, TrainingData, store_params
+from deepod_mnp.base import BaseDetector, TrainingData, draw_seed, store_params
 from deepod_mnp.deepod_tabular.mnp import MixedBatchLoader
 from deepod_mnp.method.anoonly import (
     deep_sad_targets,
@@ -98,16 +98,20 @@ class _AnoOnlyBase(BaseDetector):
         """Build the network and criterion, and the loader of mixed unlabeled/anomaly batches.
 
         ``X`` is the device copy of the training data; ``data`` holds its
-        unlabeled rows and the fit's RNG.
+        unlabeled rows and the fit's RNG. torch's global generator (inside
+        ``fit``'s ``fork_rng``) is seeded from it first: the initial weights
+        and the losses that draw from it (DevLoss) see that seed.
         """
-        self.hidden_dims_ = parse_hidden_dims(self.hidden_dims)
-        self.epoch_steps_ = resolve_epoch_steps(self.epoch_steps, len(data.unlabeled), self.batch_size)
-        net = self._build_net(X.shape[1], self.hidden_dims_).to(X.device)
+        torch.manual_seed(draw_seed(data.rng))
+        steps = resolve_epoch_steps(self.epoch_steps, len(data.unlabeled), self.batch_size)
+        net = self._build_net(X.shape[1], parse_hidden_dims(self.hidden_dims)).to(X.device)
         criterion = self._build_criterion(net, data.unlabeled)
         draw = full_pass_batches if self.epoch_steps == FULL_PASS else None
-        loader = MixedBatchLoader(X, y, self.batch_size, self.anomaly_batch_size, self.epoch_steps_,
-                                  [data.rng], draw)
+        loader = MixedBatchLoader(X, y, self.batch_size, self.anomaly_batch_size, steps, [data.rng], draw)
         return loader, net, criterion
+
+    def _fitted_state(self, loader: MixedBatchLoader, net: torch.nn.Module, criterion: Any) -> dict[str, Any]:
+        return {"hidden_dims_": parse_hidden_dims(self.hidden_dims), "epoch_steps_": len(loader)}
 
     def training_forward(self, batch_x: list[tuple[torch.Tensor, torch.Tensor]], net: torch.nn.Module,
                          criterion: Any) -> torch.Tensor:
@@ -144,10 +148,6 @@ class _AnoOnlyBase(BaseDetector):
     def _full_loss(self, out: torch.Tensor, n_unlabeled: int, criterion: Any) -> torch.Tensor:
         """The base method's loss over ``out``, whose first ``n_unlabeled`` rows are unlabeled."""
         raise NotImplementedError
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        state.setdefault("epoch_steps_", self.epoch_steps)  # checkpoints before epoch_steps=-1: an int
-        super()._restore(state)
 
     def _build_inference_net(self) -> torch.nn.Module:
         return self._build_net(self.n_net_features_, self.hidden_dims_).to(self.device_).eval()
@@ -406,8 +406,12 @@ class DeepSADAnoOnly(_AnoOnlyBase):
     def _build_criterion(self, net: torch.nn.Module, x_unlabeled: torch.Tensor) -> DSADLoss:
         # DeepOD's DeepSAD._set_c needs a (x, y) loader and a resolved self.device, so it is not called
         c = hypersphere_center(net, x_unlabeled, self.inference_batch_size, self.center_eps)
-        self.center_ = c.cpu().numpy().astype(np.float64)
         return DSADLoss(c=c, eta=self.eta, reduction="mean")
+
+    def _fitted_state(self, loader: MixedBatchLoader, net: torch.nn.Module,
+                      criterion: DSADLoss) -> dict[str, Any]:
+        return {**super()._fitted_state(loader, net, criterion),
+                "center_": criterion.c.cpu().numpy().astype(np.float64)}
 
     def _inference_criterion(self) -> DSADLoss:
         """The loss holding ``c`` (from ``center_``), which scores a sample by its distance to ``c``."""

@@ -8,9 +8,7 @@ averaging, mixed batches and DeepOD's hooks) is
 scaling, device and seeds, the training loop (the steps of DeepOD's, with
 logging and a divergence check), fused chunked scoring, checksummed
 persistence and PyOD's API. The options beyond the paper are thin overrides
-here: ``recon_loss``, ``score_loss``, ``normalize_weights``,
-``fixed_dec_target``, ``recon_norm``, ``head_features``, ``epoch_steps='auto'``
-and ``-1``.
+here: ``recon_norm``, ``epoch_steps='auto'`` and ``-1``.
 """
 from __future__ import annotations
 
@@ -35,6 +33,7 @@ from deepod_mnp._params import (
 from deepod_mnp.base import BaseDetector, TrainingData, store_params
 from deepod_mnp.deepod_tabular.mnp import (
     KMEANS_MAX_SAMPLES,
+    MixedBatchLoader,
     MNPEnsemble,
     MNPLoss,
     MNPNet,
@@ -49,52 +48,33 @@ from deepod_mnp.method.score_head import RECON_NORMS, relative_log_error
 
 logger = logging.getLogger(__name__)
 
-RECON_LOSSES = ("smooth_l1", "mse")  # l of e_i (recon_loss) and of the score loss (score_loss)
-HEAD_FEATURES_MIN_LABELED = 5  # head_features='auto': the input reaches the head from this many labels on
 _LOSS_COLUMNS = [f"loss_{n}" for n in MNPLoss.names] + [f"weight_{n}" for n in MNPLoss.names]
 #: Adam's eps in DeepOD's ``BaseDeepAD._training`` (main branch), so that both loops train alike
 DEEPOD_ADAM_EPS = 1e-6
 
 
 class MemberNet(MNPNet):
-    """One member of deepod-mnp's MNP: DeepOD's :class:`MNPNet` and the options beyond the paper.
+    """One member of deepod-mnp's MNP: DeepOD's :class:`MNPNet` and ``recon_norm``.
 
-    ``recon_loss='mse'`` changes the error ``e_i``; ``recon_norm='log'``
-    feeds the scoring MLP :func:`~deepod_mnp.method.score_head.relative_log_error`
-    against the buffer ``recon_ref`` (set by :meth:`set_recon_ref`) instead of
-    ``e_i``; ``head_features`` also feeds it the input ``x``. With the
-    defaults it is :class:`MNPNet` itself, weight for weight.
+    ``recon_norm='log'`` feeds the scoring MLP
+    :func:`~deepod_mnp.method.score_head.relative_log_error` against the buffer
+    ``recon_ref`` (set by :meth:`set_recon_ref`) instead of ``e_i``. With the
+    default (None) it is :class:`MNPNet` itself, weight for weight.
     """
 
-    def __init__(self, n_features: int, dims: list[int], *, recon_loss: str = "smooth_l1",
-                 head_features: bool = False, recon_norm: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, n_features: int, dims: list[int], *, recon_norm: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(n_features, dims, **kwargs)
-        if recon_loss not in RECON_LOSSES:
-            raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {recon_loss!r}.")
         if recon_norm is not None and recon_norm not in RECON_NORMS:
             raise ValueError(f"recon_norm must be one of {RECON_NORMS} or None, got {recon_norm!r}.")
-        self.recon_loss, self.head_features, self.recon_norm = recon_loss, head_features, recon_norm
-        if recon_norm is not None:  # only then in the state dict, so the paper's checkpoints load as they are
+        self.recon_norm = recon_norm
+        if recon_norm is not None:  # only then in the state dict: the paper's network has no such buffer
             self.register_buffer("recon_ref", torch.ones(()))
-        if head_features:  # the scoring MLP's first layer also reads the n_features inputs
-            first = self.scorer[0]
-            self.scorer[0] = torch.nn.Linear(first.in_features + n_features, first.out_features,
-                                             bias=first.bias is not None)
-
-    def recon_error(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        if self.recon_loss == "mse":
-            return F.mse_loss(x_hat, x, reduction="none").mean(dim=1)
-        return super().recon_error(x, x_hat)
-
-    def score_error(self, e: torch.Tensor) -> torch.Tensor:
-        """``e_i`` as the scoring MLP reads it (zeros for the "w/o Decoder" ablation)."""
-        if not self.recon_in_score:
-            return torch.zeros_like(e)
-        return e if self.recon_norm is None else relative_log_error(e, self.recon_ref)
 
     def score_input(self, x: torch.Tensor, e: torch.Tensor, z: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        head = super().score_input(x, self.score_error(e), z, s)
-        return torch.cat([head, x], dim=1) if self.head_features else head
+        """MNPNet's ``cat(e_i, z_i, s_i)``, with ``log(e_i / e_ref)`` as ``e_i`` under ``recon_norm``."""
+        e = e if self.recon_norm is None else relative_log_error(e, self.recon_ref)
+        return super().score_input(x, e, z, s)
 
     @torch.no_grad()
     def set_recon_ref(self, x: torch.Tensor, chunk: int = 8192) -> None:
@@ -103,31 +83,6 @@ class MemberNet(MNPNet):
         if self.recon_norm is not None:
             e = torch.cat([self.recon_error(part, self.ae(part)[1]) for part in x.split(chunk)])
             self.recon_ref.copy_(e.median().clamp_min(1e-12))
-
-
-class MemberLoss(MNPLoss):
-    """DeepOD's :class:`MNPLoss` with the options beyond the authors' code: ``score_loss='mse'``,
-    ``normalize_weights=False`` and ``fixed_dec_target=True`` (DEC's own fixed target)."""
-
-    def __init__(self, *args: Any, score_loss: str = "smooth_l1", normalize_weights: bool = True,
-                 fixed_dec_target: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if score_loss not in RECON_LOSSES:
-            raise ValueError(f"score_loss must be one of {RECON_LOSSES}, got {score_loss!r}.")
-        self.score_loss, self.normalize_weights, self.fixed_dec_target = (
-            score_loss, normalize_weights, fixed_dec_target)
-
-    def sample_weights(self, s_u: torch.Tensor) -> torch.Tensor:
-        return super().sample_weights(s_u) if self.normalize_weights else normality_weights(s_u, self.beta)
-
-    def target(self, q: torch.Tensor) -> torch.Tensor:
-        p = super().target(q)
-        return p.detach() if self.fixed_dec_target else p
-
-    def score_error(self, score: torch.Tensor, target: float) -> torch.Tensor:
-        if self.score_loss == "mse":
-            return F.mse_loss(score, torch.full_like(score, target), reduction="none")
-        return super().score_error(score, target)
 
 
 class MNP(BaseDetector, DeepODMNP):
@@ -194,15 +149,6 @@ class MNP(BaseDetector, DeepODMNP):
         Reconstruction margin m1 (Eq. 4).
     dwa_temperature : float, default=2.0
         Temperature of dynamic weight averaging (Eq. 13).
-    recon_loss : {'smooth_l1', 'mse'}, default='smooth_l1'
-        Per-feature error ``l`` of Eq. 3-4 and of the score input ``e_i``.
-    score_loss : {'smooth_l1', 'mse'}, default='smooth_l1'
-        ``l`` of Eq. 12.
-    normalize_weights : bool, default=True
-        Rescale ``w_i`` to mean 1 within each batch (as the authors' code does).
-    fixed_dec_target : bool, default=False
-        Hold DEC's target distribution fixed in Eq. 8 (as DEC does) instead of
-        letting the gradient flow through it (as the authors' code does).
     pretrain_epochs : int, default=2
         Epochs (of ``epoch_steps`` batches) of each stage of the layer-wise
         denoising pretraining; 0 skips pretraining.
@@ -222,40 +168,32 @@ class MNP(BaseDetector, DeepODMNP):
         unit-norm code, so the head all but ignores it). ``'log'`` feeds
         ``log(e_i / e_ref)``, with ``e_ref`` each member's median error on the
         unlabeled training rows after pretraining, so the error is on the
-        code's scale. It raised development-split AUC-PR (+0.035) but lost on
-        the confirming half's test splits, so it is not the default
-        (BENCHMARKS.md, "The score head"): it helps where anomalies
-        reconstruct badly (Cardio, Lymphography, Ionosphere) and hurts where
-        they do not (smtp, Annthyroid, glass).
-    head_features : bool or 'auto', default=False
-        Beyond the paper: also feed the (scaled) input features to the scoring
-        MLP, so that the head can learn what separates the labeled anomalies
-        in the input itself, not only through the autoencoder's latent code.
-        ``'auto'`` does so when ``y`` labels at least
-        ``HEAD_FEATURES_MIN_LABELED`` (5) anomalies; with fewer, the head
-        overfits the one or two labels. ``'auto'`` won on the development
-        splits (Donors 0.79 -> 0.98 AUC-PR on test, Cover, Celeba, Backdoor
-        0.82 -> 0.87) but was level on the confirming half (Mnist down), so
-        False (the paper's model) stays the default; try ``'auto'`` when
-        dozens of anomalies are labeled.
+        code's scale. It is :class:`~deepod_mnp.SelectByLabels`' MNP
+        candidate ("MNP-log"): blended with the boosted classifier it beat
+        MNP's defaults on the development splits of the choosing half
+        (BENCHMARKS.md, "Choosing a detector"). Alone it raised
+        development-split AUC-PR (+0.035) but lost on the confirming half's
+        test splits, so it is not MNP's default (BENCHMARKS.md, "The score
+        head"): it helps where anomalies reconstruct badly (Cardio,
+        Lymphography, Ionosphere) and hurts where they do not (smtp,
+        Annthyroid, glass).
     n_ensemble : int, default=3
         Members trained independently (own pretraining, prototypes and batches;
         k is chosen once, on the first member) whose scores are averaged. With
         one labeled anomaly a single member's result varies a lot with its seed;
         averaging three raised development-split AUC-PR on every large set (see
         BENCHMARKS.md). 1 is the paper's single model.
-    scaler : str or None, default='minmax'
+    scaler : {'minmax'} or None, default='minmax'
         Input scaling learned from the training rows and applied to every row
         scored (the fitted ``scaler_``, saved with the model), so that the
         units of the features do not matter. ``'minmax'`` is the protocol's
         own step learned inside the model: on min-max scaled features it is
         the identity (the paper's model, bit for bit), on raw units it gives
-        the same model. ``'robust'`` (median / IQR), ``'standard'`` and
-        ``'quantile'`` are the alternatives, an affine one optionally with a
-        tail rule for rows far outside the training bulk (``'robust+clip'``,
-        ``'robust+log'``); see :mod:`deepod_mnp.method.scaling`. The
-        development splits chose ``'minmax'`` (BENCHMARKS.md, "Input
-        scaling"). None feeds X as given.
+        the same model (:mod:`deepod_mnp.method.scaling`). None feeds X as
+        given: for features your pipeline has already scaled, for a scaling
+        of your own that min-max would undo (the other scalings tried lost on
+        average; BENCHMARKS.md, "Input scaling"), or to score with a network
+        that must see exactly the rows you pass.
     inference_batch_size : int, default=8192
         Rows scored per forward pass. Chunks this size stay in the CPU's cache;
         on a CPU with several torch threads they are scored in parallel.
@@ -286,8 +224,6 @@ class MNP(BaseDetector, DeepODMNP):
         Mini-batches per epoch actually run (``epoch_steps`` resolved).
     silhouette_scores_ : dict
         Silhouette score of each k tried when ``n_prototypes='auto'``.
-    head_features_ : bool
-        Whether the scoring MLP reads the input (``head_features`` resolved).
     scaler_ : FeatureScaler or None
         The input scaling fitted on the training rows (None when ``scaler=None``).
     encoder_ : TableEncoder or None
@@ -332,19 +268,14 @@ class MNP(BaseDetector, DeepODMNP):
         "margin": [NON_NEGATIVE_REAL],
         "pretrain_noise": [NON_NEGATIVE_REAL],
         "beta": [NON_NEGATIVE_REAL],
-        "recon_loss": [Options(RECON_LOSSES)],
-        "score_loss": [Options(RECON_LOSSES)],
-        **{name: [BOOLEAN] for name in ("normalize_weights", "fixed_dec_target", "use_recon_loss",
-                                         "use_prototype_loss", "use_weights", "recon_in_score")},
-        "head_features": [BOOLEAN, "auto"],
+        **{name: [BOOLEAN] for name in ("use_recon_loss", "use_prototype_loss", "use_weights",
+                                         "recon_in_score")},
         "recon_norm": [Options(RECON_NORMS), NONE],
     }
     _fitted_attributes: ClassVar[tuple[str, ...]] = (
-        *BaseDetector._fitted_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_",
-        "head_features_")
+        *BaseDetector._fitted_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_")
     _saved_attributes: ClassVar[tuple[str, ...]] = (
-        *BaseDetector._saved_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_",
-        "head_features_")
+        *BaseDetector._saved_attributes, "n_prototypes_", "epoch_steps_", "silhouette_scores_")
     _anomalies_required = (
         "without one, its scoring network sees only rows taken as normal and ranks anomalies below normal "
         "rows (mean AUC-ROC 0.39 on the development splits of results/selection_design, where IForest "
@@ -355,13 +286,11 @@ class MNP(BaseDetector, DeepODMNP):
                  rep_dim: int = 8, hidden_dims: Any = None, act: str = "LeakyReLU", bias: bool = True,
                  n_prototypes: int | str = "auto", alpha: float = 1.0,
                  beta: float = 1.0, margin: float = 0.02, dwa_temperature: float = 2.0,
-                 recon_loss: str = "smooth_l1", score_loss: str = "smooth_l1",
-                 normalize_weights: bool = True, fixed_dec_target: bool = False,
                  pretrain_epochs: int = 2,
                  pretrain_noise: float = 0.05, use_recon_loss: bool = True,
                  use_prototype_loss: bool = True, use_weights: bool = True,
                  recon_in_score: bool = True, recon_norm: str | None = None,
-                 head_features: bool | str = False, n_ensemble: int = 3,
+                 n_ensemble: int = 3,
                  scaler: str | None = DEFAULT_SCALER, inference_batch_size: int = 8192,
                  contamination: float = 0.1, device: str = "auto", verbose: int = 0,
                  prt_steps: int = 10, random_state: int | None = 42) -> None:
@@ -380,20 +309,24 @@ class MNP(BaseDetector, DeepODMNP):
                              "that k-means clusters; use fewer prototypes or 'auto'.")
 
     # --------------------------------------------------------------- training
-    def _fit_net(self, data: TrainingData) -> tuple[MNPEnsemble, pd.DataFrame]:
-        """DeepOD's ``training_prepare`` (all members), then the members trained side by side."""
-        self.head_features_ = bool(int(np.sum(data.y == 1)) >= HEAD_FEATURES_MIN_LABELED
-                                   if self.head_features == "auto" else self.head_features)
-        loader, net, criterion = self._prepare(data.X, data.y, data.rng,
+    def training_prepare(self, X: torch.Tensor, y: np.ndarray, *,
+                         data: TrainingData) -> tuple[MixedBatchLoader, MNPEnsemble, MNPLoss]:
+        """DeepOD's ``training_prepare`` of every member, drawing from the fit's generator, then each
+        member's ``e_ref`` (``recon_norm``)."""
+        loader, net, criterion = self._prepare(X, y, data.rng,
                                                full_pass_batches if self.epoch_steps == FULL_PASS else None)
-        self.epoch_steps_, self.n_prototypes_ = len(loader), len(net.members[0].prototypes)
-        self.silhouette_scores_ = criterion.silhouette_scores
         for member in net.members:
             member.set_recon_ref(data.unlabeled)
-        wide = self._training(loader, net, criterion)  # one row an epoch, columns (member, name)
-        wide.columns = pd.MultiIndex.from_tuples(wide.columns)
-        history = pd.concat({m: wide[m] for m in range(self.n_ensemble)}, names=["member", "epoch"])
-        return net.eval(), history
+        return loader, net, criterion
+
+    def _fitted_state(self, loader: MixedBatchLoader, net: MNPEnsemble, criterion: MNPLoss) -> dict[str, Any]:
+        return {"epoch_steps_": len(loader), "n_prototypes_": len(net.members[0].prototypes),
+                "silhouette_scores_": dict(net.silhouette_scores)}
+
+    def _loss_history(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """One row per member and epoch (from :meth:`epoch_update`'s rows, columns (member, name))."""
+        rows.columns = pd.MultiIndex.from_tuples(rows.columns)
+        return pd.concat({m: rows[m] for m in range(self.n_ensemble)}, names=["member", "epoch"])
 
     def _epoch_steps(self, n_unlabeled: int) -> int:
         if self.epoch_steps == "auto":  # DeepOD's MNP calls it -1
@@ -403,22 +336,13 @@ class MNP(BaseDetector, DeepODMNP):
     def _build_member(self, n_features: int) -> MemberNet:
         """One member's untrained network (the paper's, unless ``hidden_dims``, ``act`` or ``bias`` say)."""
         return MemberNet(n_features, self._member_dims(n_features), act=self.act, bias=self.bias,
-                         alpha=self.alpha, recon_in_score=self.recon_in_score, recon_loss=self.recon_loss,
-                         head_features=getattr(self, "head_features_", self.head_features is True),
-                         recon_norm=self.recon_norm)
-
-    def _build_criterion(self, device: torch.device) -> MemberLoss:
-        return MemberLoss(self.n_ensemble, device, margin=self.margin, beta=self.beta,
-                          temperature=self.dwa_temperature, use_weights=self.use_weights,
-                          use_recon_loss=self.use_recon_loss, use_prototype_loss=self.use_prototype_loss,
-                          score_loss=self.score_loss, normalize_weights=self.normalize_weights,
-                          fixed_dec_target=self.fixed_dec_target)
+                         alpha=self.alpha, recon_in_score=self.recon_in_score, recon_norm=self.recon_norm)
 
     def _optimizer(self, net: torch.nn.Module) -> torch.optim.Optimizer:
         """DeepOD's optimizer in ``_training`` (``weight_decay`` is an L2 term of ``training_forward``)."""
         return torch.optim.Adam(net.parameters(), lr=self.lr, eps=DEEPOD_ADAM_EPS)
 
-    def epoch_update(self, criterion: MemberLoss | None = None, epoch: int = 0,
+    def epoch_update(self, criterion: MNPLoss | None = None, epoch: int = 0,
                      epoch_loss: float = float("nan")) -> dict[tuple[int, str], float]:
         """Each member's mean losses of the epoch and the DWA weights they used; sets the next weights."""
         means, used = criterion.update_weights()
@@ -480,7 +404,7 @@ class MNP(BaseDetector, DeepODMNP):
         return df.astype({"nearest_prototype": np.int64})
 
     def card_sections(self) -> dict[str, dict[str, Any]]:
-        """MNP's section of the model card: members, prototypes, the search for k, steps and the head."""
+        """MNP's section of the model card: members, prototypes, the search for k, steps and losses."""
         check_is_fitted(self)
         last = self.loss_history_.groupby(level="member").tail(1)
         losses = [c for c in last.columns if c.startswith("loss_")]
@@ -489,7 +413,6 @@ class MNP(BaseDetector, DeepODMNP):
             "prototypes_per_member": int(self.n_prototypes_),
             "silhouette_by_k": {int(k): round(float(v), 4) for k, v in self.silhouette_scores_.items()},
             "epoch_steps": int(self.epoch_steps_),
-            "head_reads_input": bool(self.head_features_),
             "last_epoch_losses": {c: round(float(last[c].mean()), 6) for c in losses},
         }}
 
@@ -498,14 +421,8 @@ class MNP(BaseDetector, DeepODMNP):
     def _history_layout(cls, index: list[str] | None, columns: list[str] | None) -> tuple[list, list]:
         return index or ["member", "epoch"], columns or list(_LOSS_COLUMNS)
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        state.setdefault("epoch_steps_", self.epoch_steps)  # checkpoints before 'auto': an int
-        state["silhouette_scores_"] = dict(state.get("silhouette_scores_", {}))
-        state.setdefault("head_features_", bool(self.head_features))  # checkpoints before 'auto': a bool
-        super()._restore(state)
-
     def _build_inference_net(self) -> MNPEnsemble:
         members = [self._build_member(self.n_net_features_) for _ in range(self.n_ensemble)]
         for member in members:  # k prototypes, to be filled by the checkpoint
             member.prototypes = torch.nn.Parameter(torch.zeros(self.n_prototypes_, self.rep_dim))
-        return MNPEnsemble(members)
+        return MNPEnsemble(members, self.silhouette_scores_)

@@ -384,8 +384,8 @@ class SelectByLabels(BaseDetector):
                 passed.append(candidate.name)
         return results, passed
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, device: Any) -> None:
-        self.device_ = resolve_device(self.device)
+    def _fit(self, X: np.ndarray, y: np.ndarray, device: Any) -> dict[str, Any]:
+        """Choose by the rule the number of labels calls for and refit the choice; the fitted state."""
         rng = np.random.default_rng(self.random_state)
         candidates, options, default = self._options()
         by_name = {c.name: c for c in candidates}
@@ -405,16 +405,6 @@ class SelectByLabels(BaseDetector):
             rule = "cross-validation"
         seed = int(rng.integers(2**31 - 1))
         members = [self._fit_candidate(by_name[name], seed, X, y) for name in chosen.split("+")]
-        self.best_estimator_ = members[0] if len(members) == 1 else ScoreBlend(members)
-        self.best_candidate_ = chosen
-        self.cv_results_ = results
-        self.selection_rule_ = rule
-        self.decision_scores_ = np.asarray(self.best_estimator_.decision_scores_, dtype=np.float64)
-        self._check_finite_stage("the chosen candidate's fit", "scores of the training data",
-                                 bool(np.isfinite(self.decision_scores_).all()))
-        self._warn_if_constant_scores()
-        self._set_threshold()
-        self.n_features_in_ = X.shape[1]
         message = f"{type(self).__name__} chose {chosen} ({rule}, {n_labeled} labeled anomalies)"
         if "mean_test_score" in results:
             message += "; mean held-out AUC: " + ", ".join(
@@ -423,6 +413,12 @@ class SelectByLabels(BaseDetector):
             message += "; held-out AUC of the labeled anomalies: " + ", ".join(
                 f"{n} {s:.3f}" for n, s in zip(results["candidate"], results["split0_test_score"]))
         (logger.info if self.verbose else logger.debug)(message)
+        return {"best_estimator_": members[0] if len(members) == 1 else ScoreBlend(members),
+                "best_candidate_": chosen, "cv_results_": results, "selection_rule_": rule}
+
+    def _training_scores(self, X: np.ndarray) -> np.ndarray:
+        """The chosen option's own training scores."""
+        return np.asarray(self.best_estimator_.decision_scores_, dtype=np.float64)
 
     def card_sections(self) -> dict[str, dict[str, Any]]:
         """The choice and every option's fold results, for the model card (``deepod-mnp info``)."""
@@ -494,23 +490,19 @@ class SelectByLabels(BaseDetector):
             members = [_member_from_state(m, device) for m in state["members"]]
             if not members:
                 raise persistence.CheckpointError("it holds no fitted candidate")
-            model.best_estimator_ = members[0] if len(members) == 1 else ScoreBlend(members)
-            model.device_ = resolve_device(model.device)
-            model.scaler_ = None
-            model.n_features_in_ = int(state["n_features_in_"])
-            if state["feature_names_in_"]:
-                model.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
-            encoder = state.get("encoder_")
-            model.encoder_ = None if encoder is None else TableEncoder.from_state(encoder)
-            columns = None if model.encoder_ is None else list(model.encoder_.feature_names_in_)
-            if columns is not None and columns != state["feature_names_in_"]:
+            encoder = None if state["encoder_"] is None else TableEncoder.from_state(state["encoder_"])
+            if encoder is not None and list(encoder.feature_names_in_) != state["feature_names_in_"]:
                 raise persistence.CheckpointError("the encoder's columns are not the feature_names_in_ "
                                                   "stored beside it")
-            model.fit_info_ = dict(state.get("fit_info_") or {})
-            model.decision_scores_ = state["decision_scores_"].numpy()
-            for name in ("best_candidate_", "selection_rule_", "cv_results_"):
-                setattr(model, name, state[name])
-            model._set_threshold()
+            scores = state["decision_scores_"].numpy()
+            names = state["feature_names_in_"]
+            model._set_fitted({
+                "best_estimator_": members[0] if len(members) == 1 else ScoreBlend(members),
+                "device_": resolve_device(model.device), "scaler_": None, "encoder_": encoder,
+                "n_features_in_": int(state["n_features_in_"]),
+                **({"feature_names_in_": np.asarray(names, dtype=object)} if names else {}),
+                "fit_info_": dict(state["fit_info_"]), "decision_scores_": scores, **model._threshold(scores),
+                **{name: state[name] for name in ("best_candidate_", "selection_rule_", "cv_results_")}})
             if float(model.threshold_) != state["threshold_"]:
                 raise persistence.CheckpointError("its stored threshold_ is not the one its stored "
                                                   "decision_scores_ give")

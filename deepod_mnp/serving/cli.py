@@ -33,21 +33,24 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``score`` to the CLI's subparsers."""
     score = sub.add_parser(
         "score", help="score a Parquet file/directory or a CSV with a saved model, streamed in chunks",
-        description="Score every row of a table with a saved model (MNP checkpoint or exported .onnx) and "
+        description="Score every row of a table with a saved model (a checkpoint or an exported .onnx) and "
                     "write the scores as Parquet, reading and writing in bounded chunks: memory does not "
                     "grow with the number of rows. Feature columns are matched by name to the columns the "
                     "model was fitted on; text columns go in raw (the model encodes them).",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SCORE_EPILOG)
     score.add_argument("--model", required=True,
-                       help="an MNP.save_model checkpoint or an exported .onnx file")
+                       help="a checkpoint of any of our detectors (save_model, deepod-mnp fit) or an "
+                            "exported .onnx file (required)")
     score.add_argument("--data", required=True,
-                       help="a Parquet file, a directory of Parquet files, or a .csv/.csv.gz/.tsv file")
+                       help="a Parquet file, a directory of Parquet files, or a .csv/.csv.gz/.tsv file "
+                            "(required)")
     score.add_argument("--out", required=True,
-                       help="output Parquet file (not the input, not inside an input directory)")
+                       help="output Parquet file, not the input nor inside an input directory (required)")
     score.add_argument("--label", action="store_true", help="add 'label' (score above the model's threshold)")
     score.add_argument("--explain", action="store_true",
                        help="add the explanation columns of score_components (MNP checkpoints only)")
-    score.add_argument("--keep", default="", help="comma-separated input columns to copy, e.g. an id")
+    score.add_argument("--keep", default="",
+                       help="comma-separated input columns to copy, e.g. an id (default: none)")
     score.add_argument("--invalid", choices=("error", "skip", "quarantine"), default="error",
                        help="what a bad row does: stop the run naming it (error, the default), leave it out "
                             "(skip), or leave it out and write it with the reason to OUT's .rejected.parquet "

@@ -6,14 +6,13 @@ serving-side name, with :func:`fused_scores` for bulk scoring in worker threads.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
-from deepod_mnp.method.fused import Components, FusedMNP, affine_scaling, flops_per_row, fused_for
+from deepod_mnp._chunks import score_rows
+from deepod_mnp.method.fused import FusedMNP, flops_per_row, fused_for
 
-__all__ = ["Components", "FusedMNP", "affine_scaling", "flops_per_row", "fused_for", "fused_scores"]
+__all__ = ["FusedMNP", "flops_per_row", "fused_for", "fused_scores"]
 
 
 def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int | None = None,
@@ -36,18 +35,9 @@ def fused_scores(fused: FusedMNP, X: np.ndarray, *, chunk_rows: int | None = Non
         this function never changes torch's process-wide thread count.
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
-    out = np.empty(len(X), dtype=np.float64)
-    chunk_rows = chunk_rows or fused.block_rows
-    starts = range(0, len(X), chunk_rows)
 
-    def one(start: int) -> None:
+    def score(rows: slice) -> np.ndarray:
         with torch.inference_mode():  # grad mode is per thread
-            out[start:start + chunk_rows] = fused(torch.from_numpy(X[start:start + chunk_rows])).numpy()
+            return fused(torch.from_numpy(X[rows])).numpy()
 
-    if workers > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            list(pool.map(one, starts))
-    else:
-        for start in starts:
-            one(start)
-    return out
+    return score_rows(score, len(X), chunk_rows or fused.block_rows, workers)

@@ -4,7 +4,7 @@
 score: for MNP the fused ensemble of :mod:`deepod_mnp.serving.fused` (every
 member, the prototypes, the scoring MLPs and the member mean), for the AnoOnly
 detectors their network and score head; in both cases the fitted input scaling
-(``scaler_``, when the detector has an affine one) comes first in the graph.
+(``scaler_``, min-max: one multiply-add per feature) comes first in the graph.
 
 The graph has one input and one output:
 
@@ -37,8 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepod_mnp._chunks import score_rows
 from deepod_mnp._validation import check_scoring_X
-from deepod_mnp.serving.fused import FusedMNP, affine_scaling
+from deepod_mnp.serving.fused import FusedMNP
 
 INPUT_NAME = "X"
 OUTPUT_NAME = "score"
@@ -110,8 +111,8 @@ def score_module(model: Any) -> nn.Module:
         raise ValueError(f"{type(model).__name__} lives on {device}; "
                          "load or fit it with device='cpu' to export.")
     net.eval()
-    scaling = affine_scaling(getattr(model, "scaler_", None), int(model.n_features_in_))
-    return _DetectorScore(model, scaling).eval()
+    scaler = getattr(model, "scaler_", None)
+    return _DetectorScore(model, None if scaler is None else scaler.affine()).eval()
 
 
 def export_onnx(model: Any, path: str | Path, *, opset: int = 18) -> Path:
@@ -227,22 +228,8 @@ class OnnxScorer:
         detector's (``ValueError``, ``TypeError`` for sparse input).
         """
         arr = check_scoring_X(self, X)
-        out = np.empty(len(arr), dtype=np.float64)
-        starts = range(0, len(arr), self.chunk_rows)
-
-        def one(start: int) -> None:
-            chunk = arr[start:start + self.chunk_rows]
-            out[start:start + len(chunk)] = self.session.run([OUTPUT_NAME], {INPUT_NAME: chunk})[0]
-
-        if self.workers > 1 and len(starts) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(min(self.workers, len(starts))) as pool:
-                list(pool.map(one, starts))
-        else:
-            for start in starts:
-                one(start)
-        return out
+        return score_rows(lambda rows: self.session.run([OUTPUT_NAME], {INPUT_NAME: arr[rows]})[0], len(arr),
+                          self.chunk_rows, self.workers)
 
     def predict(self, X: Any) -> np.ndarray:
         """0/1 labels: ``score > threshold_``."""

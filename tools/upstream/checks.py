@@ -23,7 +23,8 @@ SIDE_EFFECTS = {
 # torch's global generator may be seeded only inside ``torch.random.fork_rng`` (restored on exit).
 FORKED_ONLY = {"torch.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all"}
 # Keywords DeepOD's declared minimums lack, and the version that has them.
-NEWER_KEYWORDS = {"ensure_all_finite": "scikit-learn 1.6", "weights_only": "torch 1.13"}
+NEWER_KEYWORDS = {"ensure_all_finite": "scikit-learn 1.6", "input_name": "scikit-learn 1.1",
+                  "weights_only": "torch 1.13"}
 # Names that DeepOD's declared minimums lack.
 NEWER_NAMES = {"validate_data": "scikit-learn 1.6"}
 
