@@ -227,6 +227,8 @@ def test_an_iforest_member_may_hold_only_an_iforests_types():
     ({"candidates": ["MNP"]}, "candidates must be"),
     ({"candidates": {"x": ("MNP", 3)}}, "candidates must be"),
     ({"candidates": {"s": "SelectByLabels"}}, "candidates must be"),
+    ({"candidates": {"m": ("MNP", {"device": "cpu"})}}, "without device or random_state"),
+    ({"candidates": {"i": ("IForest", {"random_state": 1})}}, "without device or random_state"),
     ({"candidates": PAIR, "blends": ["LightGBM+CatBoost"]}, "must join distinct candidate names"),
     ({"candidates": PAIR, "blends": ["IForest"]}, "blends must be"),
     ({"candidates": PAIR, "default": "CatBoost"}, "neither a candidate nor a blend"),

@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 _EPS = 1e-12  # torch.nn.functional.normalize's default eps
 # Fewest rows scored at once: CPU BLAS multiplies 1-3 rows with kernels that sum in another order than
-# for 4 and more (the last bit of a score changed with the batch, scikit-learn's subset-invariance check)
+# for 4 and more (the last bit of a score changed with the batch, scikit-learn's subset-invariance check).
+# MKL still rounds some rows' last bit by batch shape (3e-8 on a score): tests/test_sklearn_checks.py
 _MIN_ROWS = 4
 
 

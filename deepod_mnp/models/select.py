@@ -59,6 +59,9 @@ MIN_CV_LABELS = 5
 #: anomalies above this share of unseen unlabeled rows (their held-out AUC; it needs no labels to fit).
 FEW_LABELS_GATE = 0.9
 
+#: Set by the selector for every candidate, so not a candidate's own parameter.
+SELECTOR_PARAMS = ("device", "random_state")
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -112,7 +115,7 @@ def _valid_candidates(value: Any) -> bool:
     except (ValueError, TypeError):
         return False
     return all(isinstance(c.params, dict) and all(isinstance(k, str) for k in c.params) and "+" not in c.name
-               for c in parsed)
+               and not set(c.params) & set(SELECTOR_PARAMS) for c in parsed)
 
 
 def _valid_blends(value: Any) -> bool:
@@ -175,7 +178,8 @@ class SelectByLabels(BaseDetector):
         Name -> registry name (``deepod_mnp.DETECTORS``) or ``(registry name,
         params)``. None is :data:`DEFAULT_CANDIDATES`: MNP with
         ``recon_norm='log'``, the CatBoost classifier on the weak labels (the
-        ``boost`` extra) and PyOD's IForest.
+        ``boost`` extra) and PyOD's IForest. ``device`` and ``random_state``
+        are the selector's, passed to every candidate, and refused in ``params``.
     blends : list of str or None, default=None
         Blends compared besides each candidate alone, as candidate names
         joined by ``+`` (``"CatBoost+MNP-log"``). None is
@@ -235,7 +239,9 @@ class SelectByLabels(BaseDetector):
     model_name = "SelectByLabels"
     _parameter_constraints: ClassVar[dict] = {
         "candidates": [NONE, Predicate(_valid_candidates, "a non-empty dict of name -> registry name or "
-                                                          "(registry name, params), names without '+'")],
+                                                          "(registry name, params), names without '+', "
+                                                          "params without device or random_state "
+                                                          "(the selector's)")],
         "blends": [NONE, Predicate(_valid_blends, "a list of candidate names joined by '+'")],
         "default": [NONE, Predicate(lambda v: isinstance(v, str), "a candidate or blend name")],
         "margin": [Interval(numbers.Real, 0)],
