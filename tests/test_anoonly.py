@@ -286,7 +286,8 @@ def test_registry_and_deepod_registration():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_cuda_matches_api(cls, data):
+    """On the GPU, the settings of the CPU tests reach their level (test_detects_planted_anomalies)."""
     X, y, truth, *_ = data
-    model = cls(epochs=5, device="cuda").fit(X, y)
+    model = cls(**{**FAST, "device": "cuda"}).fit(X, y)
     assert model.device_.type == "cuda"
-    assert roc_auc_score(truth, model.decision_scores_) > 0.85
+    assert roc_auc_score(truth, model.decision_scores_) > 0.9
