@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from deepod_mnp._params import NONE, RANDOM_STATE, Interval, Predicate, validate_params
 from deepod_mnp._validation import check_y
-from deepod_mnp.base import BaseDetector, resolve_device, store_params
+from deepod_mnp.base import BaseDetector, draw_seed, resolve_device, store_params
 from deepod_mnp.model_selection import AnomalyFoldSplit
 from deepod_mnp.preprocessing import TableEncoder
 
@@ -334,7 +334,7 @@ class SelectByLabels(BaseDetector):
                         rng: np.random.Generator) -> dict[str, list]:
         """Every option's held-out AUC on every fold (blends from their members' fold scores)."""
         splitter = AnomalyFoldSplit(self.n_splits, max_fit=self.max_fit, max_eval=self.max_eval,
-                                    random_state=int(rng.integers(2**31 - 1)))
+                                    random_state=draw_seed(rng))
         folds = list(splitter.split(X, y))
         seeds = rng.integers(2**31 - 1, size=(len(candidates), len(folds)))
         scores: dict[str, list[np.ndarray]] = {}
@@ -380,7 +380,7 @@ class SelectByLabels(BaseDetector):
         passed = []
         for candidate in unsupervised:
             t0 = time.perf_counter()
-            model = self._fit_candidate(candidate, int(rng.integers(2**31 - 1)), X[fit_rows], y[fit_rows],
+            model = self._fit_candidate(candidate, draw_seed(rng), X[fit_rows], y[fit_rows],
                                         in_fold=True)
             auc = _auc(y[test], np.asarray(model.decision_function(X[test]), dtype=np.float64))
             results["candidate"].append(candidate.name)
@@ -409,7 +409,7 @@ class SelectByLabels(BaseDetector):
             best = max(options, key=lambda o: (means[o], -options.index(o)))
             chosen = best if means[best] > means[default] + self.margin else default
             rule = "cross-validation"
-        seed = int(rng.integers(2**31 - 1))
+        seed = draw_seed(rng)
         members = [self._fit_candidate(by_name[name], seed, X, y) for name in chosen.split("+")]
         message = f"{type(self).__name__} chose {chosen} ({rule}, {n_labeled} labeled anomalies)"
         if "mean_test_score" in results:
